@@ -1,0 +1,97 @@
+"""Wire the services together. Tests call this with a ManualClock and their own database URL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import membership
+from bot.clock import Clock, SystemClock
+from bot.commands import Command, CommandTable
+from bot.config import Config
+from bot.core import Core, Ctx
+from bot.messages import Reply
+from bot.outbox import Outbox
+from bot.storage import db as storage
+
+FreeText = Callable[[Ctx, str], list[Reply]]
+
+
+class Ticker(Protocol):
+    """Something that acts when time passes (reminders). The scheduler or the console drives it."""
+
+    def next_due(self, now: datetime) -> datetime | None: ...
+
+    def tick(self, now: datetime) -> None: ...
+
+
+@dataclass
+class App:
+    config: Config
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    outbox: Outbox
+    platforms: set[str]  # platforms with a running adapter: where the outbox can deliver
+    instance: str  # this process's name in the reminder ledger
+    core: Core = field(init=False)
+    free_text_handler: FreeText | None = None
+    tickers: list[Ticker] = field(default_factory=list)
+
+    def free_text(self, ctx: Ctx, text: str) -> list[Reply]:
+        if self.free_text_handler is None:
+            return []
+        return self.free_text_handler(ctx, text)
+
+    def next_due(self, now: datetime) -> datetime | None:
+        dues = [d for d in (tk.next_due(now) for tk in self.tickers) if d is not None]
+        return min(dues) if dues else None
+
+    def tick(self) -> None:
+        now = self.clock.now()
+        for ticker in self.tickers:
+            ticker.tick(now)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def all_commands() -> list[Command]:
+    # Imported here so that bot.core stays free of feature modules.
+    from bot.handlers import base
+
+    return [*base.COMMANDS]
+
+
+def bootstrap(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    platforms: Iterable[str] = ("console",),
+    migrate: bool = True,
+    instance: str | None = None,
+) -> App:
+    url = database_url or config.database.url
+    if migrate:
+        storage.upgrade(url)
+    engine = storage.make_engine(url)
+    app = App(
+        config=config,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessions=storage.session_factory(engine),
+        outbox=Outbox(),
+        platforms=set(platforms),
+        instance=instance or f"klub-{secrets.token_hex(4)}",
+    )
+    app.core = Core(app, CommandTable(all_commands()))
+    with app.sessions.begin() as db:
+        membership.sync_config(db, config, app.clock.now())
+    return app

@@ -1,0 +1,33 @@
+"""The `klub` command. Each sub-module adds its own sub-commands through `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot.cli import console as console_cli
+from bot.cli import db as db_cli
+from bot.cli import faq as faq_cli
+from bot.cli.common import CliError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="klub", description="Klub : l'assistant des offices de tourisme.")
+    parser.add_argument("--config", default=None, help="fichier de configuration (défaut : config.yml, sinon config.example.yml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
+    sub.required = True
+    for module in (db_cli, console_cli, faq_cli):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CliError as exc:
+        print(f"klub : {exc}", file=sys.stderr)
+        return 2
+    return code

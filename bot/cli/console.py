@@ -1,0 +1,51 @@
+"""`klub console`: the interactive terminal chat, or a transcript with --script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import CliError, load
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("console", help="discuter avec Klub dans le terminal")
+    parser.add_argument("--script", help="jouer une conversation écrite (transcript) et afficher les réponses")
+    parser.add_argument("--db", help="URL de la base (défaut : une base neuve pour --script, sinon la configuration)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapters.console_adapter import ConsoleAdapter, ConsoleRunner, play_script, stdout_writer
+    from bot.clock import ManualClock, SystemClock
+
+    config = load(args)
+    if args.script:
+        try:
+            script = Path(args.script).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{args.script} : lecture impossible ({exc.strerror})") from exc
+        if args.db:
+            return play_script(config, args.db, script, stdout_writer)
+        with tempfile.TemporaryDirectory(prefix="klub-") as tmp:
+            return play_script(config, f"sqlite:///{os.path.join(tmp, 'transcript.db')}", script, stdout_writer)
+
+    runner = ConsoleRunner(
+        config, args.db or config.database.url, stdout_writer, clock=ManualClock(SystemClock().now()), echo=False
+    )
+    adapter = ConsoleAdapter(runner)
+
+    async def main() -> None:
+        await adapter.start()
+        await adapter.done.wait()
+        await adapter.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("\nÀ bientôt !")
+    return 0

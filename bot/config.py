@@ -1,0 +1,337 @@
+"""Load and validate config.yml. A wrong file gives one clear French line per problem, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.roles import ROLE_NAMES
+
+GroupKind = Literal["equipe", "prestataires"]
+Platform = Literal["telegram", "discord", "console"]
+SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+)\s*(min|m|h|j|d)\s*$")
+
+
+class ConfigError(Exception):
+    """Raised with a message ready to print: file, field, what was expected."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d' / '7j' / '2h' / '30min' -> timedelta. Used by config and commands alike."""
+    m = _DURATION.match(str(text).lower())
+    if not m:
+        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)")
+    n, unit = int(m.group(1)), m.group(2)
+    if unit in ("min", "m"):
+        return timedelta(minutes=n)
+    if unit == "h":
+        return timedelta(hours=n)
+    return timedelta(days=n)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///klub.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if not (v.startswith("sqlite") or v.startswith("postgresql")):
+            raise ValueError("attendu une URL sqlite:///fichier.db ou postgresql+psycopg://…")
+        return v
+
+
+class TerritoryConfig(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+
+
+class GroupConfig(_Strict):
+    platform: Platform
+    chat_id: str = Field(min_length=1)  # Telegram chat id or Discord channel id, kept as a string (64-bit)
+    kind: GroupKind
+    title: str = ""
+    guild_id: str | None = None  # Discord: the server the channel belongs to
+    role_id: str | None = None  # Discord: the role that opens this channel
+
+    @field_validator("chat_id", "guild_id", "role_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class RemindersConfig(_Strict):
+    group: list[str] = Field(default_factory=lambda: ["7d", "1d"])  # before the session, in the providers' group
+    private: list[str] = Field(default_factory=lambda: ["2h"])  # before the session, to each registered person
+    low_attendance: str | None = "3d"  # alert the ANT when under the minimum, this long before
+    grace: str = "6h"  # a reminder missed while down is still sent if late by less than this
+
+    @field_validator("group", "private")
+    @classmethod
+    def _durations(cls, v: list[str]) -> list[str]:
+        for item in v:
+            parse_duration(item)
+        return v
+
+    @field_validator("low_attendance", "grace")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+
+class OfficeConfig(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    timezone: str = "Europe/Paris"
+    territory: str | None = None
+    language: Literal["fr", "en"] | None = None
+    groups: list[GroupConfig] = Field(default_factory=list)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"fuseau horaire inconnu « {v} » (attendu un nom IANA comme Europe/Paris)") from exc
+        return v
+
+
+class PersonConfig(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    office: str
+    role: str = "provider"
+    business: str = ""
+    category: str = ""
+    language: Literal["fr", "en"] | None = None
+    identities: list[str] = Field(default_factory=list)  # "telegram:123456789", "discord:…"
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str) -> str:
+        if v not in ROLE_NAMES:
+            raise ValueError(f"rôle inconnu « {v} » (attendu : {', '.join(ROLE_NAMES)})")
+        return v
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, v: list[str]) -> list[str]:
+        for item in v:
+            platform, _, uid = str(item).partition(":")
+            if platform not in ("telegram", "discord", "console") or not uid:
+                raise ValueError(f"identité « {item} » invalide (attendu telegram:123456789 ou discord:…)")
+        return v
+
+
+class FaqConfig(_Strict):
+    bases: list[str] = Field(default_factory=lambda: ["faq"])
+    threshold: float | None = Field(default=None, ge=0, le=1)  # None: the engine's calibrated default
+    group_threshold: float = Field(default=0.8, ge=0, le=1)  # unprompted answers in groups need more
+
+
+class ConsoleConfig(_Strict):
+    enabled: bool = True
+
+
+class TelegramConfig(_Strict):
+    enabled: bool = False
+    token_env: str = "TELEGRAM_BOT_TOKEN"  # the token itself is only ever read from the environment
+    api_base_url: str = "https://api.telegram.org/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+
+
+class DiscordConfig(_Strict):
+    enabled: bool = False
+    token_env: str = "DISCORD_BOT_TOKEN"
+    guild_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("guild_ids", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return [str(x) for x in v] if isinstance(v, list) else v
+
+
+class AdaptersConfig(_Strict):
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+
+
+class WebConfig(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    base_url: str = "http://127.0.0.1:8080"
+    secret_env: str = "KLUB_WEB_SECRET"
+
+
+class SeriesConfig(_Strict):
+    """A recurring session declared in the config (the ANT can also create them in chat or with the CLI)."""
+
+    id: str = Field(pattern=SLUG)
+    office: str
+    title: str = Field(min_length=1)
+    kind: Literal["klub", "atelier", "conference"] = "klub"
+    rrule: str = Field(min_length=1)  # RFC 5545, e.g. FREQ=MONTHLY;BYDAY=1TH;BYMONTH=10,11,12,1,2,3,4
+    start: str  # first occurrence, local time of the office: "2026-10-01 18:30"
+    duration: str = "2h"
+    location: str = ""
+    video_url: str = ""
+    capacity: int | None = Field(default=None, ge=1, le=10000)
+    min_attendance: int | None = Field(default=None, ge=0, le=10000)
+
+
+class Config(_Strict):
+    language: Literal["fr", "en"] = "fr"
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    territories: list[TerritoryConfig] = Field(default_factory=list)
+    offices: list[OfficeConfig] = Field(min_length=1)
+    people: list[PersonConfig] = Field(default_factory=list)
+    series: list[SeriesConfig] = Field(default_factory=list)
+    faq: FaqConfig = Field(default_factory=FaqConfig)
+    adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        _unique("territories", [t.id for t in self.territories])
+        _unique("offices", [o.id for o in self.offices])
+        _unique("people", [p.id for p in self.people])
+        _unique("series", [s.id for s in self.series])
+        territories = {t.id for t in self.territories}
+        offices = {o.id for o in self.offices}
+        for i, office in enumerate(self.offices):
+            if office.territory is not None and office.territory not in territories:
+                raise ValueError(f"offices[{i}].territory : territoire « {office.territory} » non déclaré")
+        for i, person in enumerate(self.people):
+            if person.office not in offices:
+                raise ValueError(f"people[{i}].office : office « {person.office} » non déclaré")
+        for i, series in enumerate(self.series):
+            if series.office not in offices:
+                raise ValueError(f"series[{i}].office : office « {series.office} » non déclaré")
+        chats = [(g.platform, g.chat_id) for o in self.offices for g in o.groups]
+        _unique("offices[].groups (platform, chat_id)", [f"{p}:{c}" for p, c in chats])
+        return self
+
+    def office(self, office_id: str) -> OfficeConfig:
+        for office in self.offices:
+            if office.id == office_id:
+                return office
+        raise KeyError(office_id)
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{what} : identifiant « {item} » en double")
+        seen.add(item)
+
+
+def expand_env(value: Any, env: dict[str, str], path: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of the loaded YAML tree."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path} : la variable d'environnement {name} n'est pas définie")
+
+        return _ENV.sub(sub, value)
+    return value
+
+
+_MESSAGES = {
+    "missing": "champ obligatoire manquant",
+    "extra_forbidden": "champ inconnu",
+    "string_pattern_mismatch": "attendu un identifiant en minuscules, chiffres et tirets (ex. ot-val-de-loue)",
+    "literal_error": "valeur non autorisée",
+    "string_type": "attendu du texte",
+    "int_parsing": "attendu un nombre entier",
+    "int_type": "attendu un nombre entier",
+    "bool_parsing": "attendu true ou false",
+    "bool_type": "attendu true ou false",
+    "list_type": "attendu une liste",
+    "dict_type": "attendu une section (clé: valeur)",
+    "model_type": "attendu une section (clé: valeur)",
+    "too_short": "la liste ne doit pas être vide",
+    "string_too_short": "ne doit pas être vide",
+}
+
+
+def _describe(err: Any) -> str:
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    kind = err["type"]
+    if kind == "value_error":
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+    elif kind == "literal_error":
+        msg = f"valeur non autorisée (attendu : {err.get('ctx', {}).get('expected', '?')})"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        msg = err["msg"].replace("Input should be", "attendu une valeur")
+    else:
+        msg = _MESSAGES.get(kind, err["msg"])
+    return f"{loc} : {msg}" if loc else msg
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    env = dict(os.environ) if env is None else env
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} : fichier introuvable") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} : le fichier doit être encodé en UTF-8") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntaxe YAML invalide"
+        raise ConfigError(f"{path}{where} : YAML invalide ({problem})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} : attendu une section de configuration (clé: valeur), trouvé {type(raw).__name__}")
+    try:
+        raw = expand_env(raw, env)
+        faq = raw.get("faq")
+        if isinstance(faq, dict) and isinstance(faq.get("bases"), list):
+            # Tutorial folders are relative to the config file, not to wherever klub was started.
+            faq["bases"] = [str(path.parent / b) if isinstance(b, str) else b for b in faq["bases"]]
+        return Config.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path} : {exc}") from exc
+    except ValidationError as exc:
+        lines = [f"{path} : {_describe(e)}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def default_config_path() -> Path:
+    for candidate in ("config.yml", "config.example.yml"):
+        if Path(candidate).exists():
+            return Path(candidate)
+    return Path("config.yml")

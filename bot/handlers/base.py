@@ -1,0 +1,45 @@
+"""Commands every deployment has: /aide, /start, /langue."""
+
+from __future__ import annotations
+
+from bot.commands import Command
+from bot.core import Ctx
+from bot.i18n import LANGUAGES, Safe
+from bot.messages import Reply
+from bot.roles import Role
+
+
+def aide(ctx: Ctx, args: str) -> list[Reply]:
+    table = ctx.app.core.table
+    lines = [ctx.t("help.title")]
+    for cmd in table.visible(ctx.role, ctx.private):
+        usage = f" {cmd.usage}" if cmd.usage else ""
+        lines.append(ctx.t("help.line", name=cmd.name, usage=usage, description=ctx.t(cmd.description_key)))
+    lines.append("")
+    lines.append(ctx.t("help.footer_private" if ctx.private else "help.footer_group"))
+    if ctx.role == Role.GUEST:
+        lines.append(ctx.t("core.not_member"))
+    return [Reply(Safe("\n".join(lines)))]
+
+
+def start(ctx: Ctx, args: str) -> list[Reply]:
+    if ctx.person is not None and ctx.role > Role.GUEST:
+        return ctx.say("start.welcome_member", name=ctx.person.name.split(" ")[0])
+    return ctx.say("start.welcome_guest")
+
+
+def langue(ctx: Ctx, args: str) -> list[Reply]:
+    choice = args.strip().lower()
+    if choice not in LANGUAGES:
+        return ctx.say("langue.usage")
+    assert ctx.person is not None  # min_role PROVIDER guarantees a roster entry
+    ctx.person.language = choice
+    ctx.lang = choice
+    return ctx.say("langue.done")
+
+
+COMMANDS = [
+    Command("aide", ("help",), Role.GUEST, "any", aide),
+    Command("start", ("demarrer",), Role.GUEST, "any", start, menu=False, usage=""),
+    Command("langue", ("language", "lang"), Role.PROVIDER, "any", langue, usage="fr|en"),
+]
