@@ -35,7 +35,9 @@ from bot.storage.tables import Person
 
 PLATFORM = "console"
 DEFAULT_START = "2026-09-01 09:00"
-_SPEECH = re.compile(r"^\[(?P<chat>[^\]@]+)(?:@(?P<office>[^\]]+))?\]\s*(?P<who>[a-z0-9][a-z0-9_-]*)\s*:\s?(?P<text>.*)$")
+_SPEECH = re.compile(
+    r"^\[(?P<chat>[^\]@]+)(?:@(?P<office>[^\]]+))?\]\s*(?P<who>[a-z0-9][a-z0-9_-]*)\s*:\s?(?P<text>.*)$"
+)
 PRIVATE_NAMES = ("prive", "privé", "private")
 
 
@@ -291,8 +293,7 @@ class ConsoleAdapter(Adapter):
         elif stripped.startswith("@") or _SPEECH.match(stripped):
             self.runner.run_line(stripped)
         elif stripped:
-            chat = self.runner.chat_for(self.chat, self.office, self.who)
-            self.runner.speak(chat, self.who, stripped)
+            self.runner.speak(self.runner.chat_for(self.chat, self.office, self.who), self.who, stripped)
 
     async def _loop(self) -> None:
         try:

@@ -292,9 +292,12 @@ def _describe(err: Any) -> str:
     if kind == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
     elif kind == "literal_error":
-        msg = f"valeur non autorisée (attendu : {err.get('ctx', {}).get('expected', '?')})"
-    elif kind in ("greater_than_equal", "less_than_equal"):
-        msg = err["msg"].replace("Input should be", "attendu une valeur")
+        expected = str(err.get("ctx", {}).get("expected", "?")).replace(" or ", " ou ")
+        msg = f"valeur non autorisée (attendu : {expected})"
+    elif kind == "greater_than_equal":
+        msg = f"attendu une valeur supérieure ou égale à {err['ctx']['ge']}"
+    elif kind == "less_than_equal":
+        msg = f"attendu une valeur inférieure ou égale à {err['ctx']['le']}"
     else:
         msg = _MESSAGES.get(kind, err["msg"])
     return f"{loc} : {msg}" if loc else msg

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are refused with a clear answer rather than half-processed
-_COMMAND = re.compile(r"^/([A-Za-zÀ-ÿ0-9_-]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
+_COMMAND = re.compile(r"^/([^\s@/]+)(?:@\S*)?(?:\s+(.*))?$", re.DOTALL)
 
 
 @dataclass

@@ -31,8 +31,8 @@ class Member:
 def sync_config(db: Session, config: Config, now: datetime) -> None:
     """Bring offices, groups and the demo roster of the config into the database (idempotent).
 
-    The database stays the source of truth for anything changed at run time: a revoked or erased
-    person is not revived by a restart, and roles changed in the database are kept.
+    Offices and groups follow the config. People are seeded once: the database stays the source of
+    truth for what changes at run time (a revoked or erased person is not revived by a restart).
     """
     for terr in config.territories:
         row = db.get(Territory, terr.id)
@@ -70,13 +70,20 @@ def sync_config(db: Session, config: Config, now: datetime) -> None:
     db.flush()
     for pc in config.people:
         person = db.scalar(select(Person).where(Person.slug == pc.id))
-        if person is None:
-            person = Person(slug=pc.id, created_at=now, active=True, role=pc.role)
-            db.add(person)
-        elif person.erased_at is not None:
-            continue
-        person.name, person.business, person.category = pc.name, pc.business, pc.category
-        person.office_id, person.language = pc.office, pc.language
+        if person is not None:
+            continue  # seeded once: later changes (language, role, revocation) live in the database
+        person = Person(
+            slug=pc.id,
+            created_at=now,
+            active=True,
+            role=pc.role,
+            name=pc.name,
+            business=pc.business,
+            category=pc.category,
+            office_id=pc.office,
+            language=pc.language,
+        )
+        db.add(person)
         db.flush()
         idents = list(pc.identities)
         if config.adapters.console.enabled:

@@ -14,7 +14,9 @@ from bot.cli.common import CliError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="klub", description="Klub : l'assistant des offices de tourisme.")
-    parser.add_argument("--config", default=None, help="fichier de configuration (défaut : config.yml, sinon config.example.yml)")
+    parser.add_argument(
+        "--config", default=None, help="fichier de configuration (défaut : config.yml, sinon config.example.yml)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.required = True
     for module in (db_cli, console_cli, faq_cli):

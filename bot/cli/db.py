@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    url = args.db or load(args).database.url
+    config = load(args)  # validate the file even when --db overrides its URL
+    url = args.db or config.database.url
     what = storage.upgrade(url)
     revision = storage.current_revision(url)
     word = "créée" if what == "created" else "à jour"

@@ -11,7 +11,7 @@ from bot.roles import Role
 
 def aide(ctx: Ctx, args: str) -> list[Reply]:
     table = ctx.app.core.table
-    lines = [ctx.t("help.title")]
+    lines: list[str] = [ctx.t("help.title")]
     for cmd in table.visible(ctx.role, ctx.private):
         usage = f" {cmd.usage}" if cmd.usage else ""
         lines.append(ctx.t("help.line", name=cmd.name, usage=usage, description=ctx.t(cmd.description_key)))

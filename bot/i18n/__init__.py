@@ -7,7 +7,7 @@ Every catalog file under bot/i18n/<lang>/ is merged. Arguments are HTML-escaped 
 from __future__ import annotations
 
 import html
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ def esc(text: object) -> Safe:
     return Safe(html.escape(str(text), quote=True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     merged: dict[str, str] = {}
     for path in sorted((_HERE / lang).glob("*.yml")):
