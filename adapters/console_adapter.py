@@ -7,6 +7,7 @@ Transcript syntax (one instruction per line; `#` starts a comment):
     @clock 2026-11-20 09:00                       set the clock (local time of the first office)
     @advance 7d | 2h | 30min | 1d 2h              let time pass; reminders due on the way fire
     @restart                                      a new process over the same database
+    @down 3h                                      Klub is stopped for 3 hours, then starts again
     @person slug role=provider name="…" business="…" office=…   add someone to the roster
 Output: `[chat] bot: text` for groups, `[prive:slug] bot: text` for private messages.
 """
@@ -29,7 +30,7 @@ from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config, parse_duration
 from bot.i18n import t
-from bot.messages import ChatRef, Incoming, OutMessage, Reply, UserRef
+from bot.messages import ChatRef, Incoming, MemberAction, OutMessage, Reply, UserRef
 from bot.roles import ROLE_NAMES
 from bot.storage.tables import Person
 
@@ -65,6 +66,7 @@ class ConsoleRunner:
         self.clock = clock or ManualClock(self._local(DEFAULT_START))
         self.default_office = config.offices[0].id
         self.lead = timedelta(0)
+        self.fresh = True  # until something happens, @clock moves the start instead of running time
         self.app = self._boot()
 
     def _boot(self) -> App:
@@ -86,6 +88,11 @@ class ConsoleRunner:
 
     def set_clock(self, text: str) -> None:
         target = self._local(text)
+        if self.fresh:
+            # The first @clock says when Klub starts: nothing ran before, so nothing is replayed.
+            self.clock.set(target)
+            self.fresh = False
+            return
         if target < self.clock.now():
             # Jumping back is allowed only before anything happened: time never runs backwards.
             raise TranscriptError("@clock ne peut pas revenir en arrière ; utilisez @advance")
@@ -177,6 +184,22 @@ class ConsoleRunner:
         # Whatever was queued but not yet delivered dies with the process, like in real life.
         self.app.close()
         self.app = self._boot()
+        self.app.tick()  # a real start catches up at once: reminders missed while down, within grace
+        self.flush()
+
+    def down(self, text: str) -> None:
+        """Klub is stopped while time passes (nothing fires), then starts again."""
+        total = timedelta(0)
+        for token in text.split():
+            try:
+                total += parse_duration(token)
+            except ValueError as exc:
+                raise TranscriptError(str(exc)) from exc
+        self.app.close()
+        self.clock.set(self.clock.now() + total)
+        self.app = self._boot()
+        self.app.tick()
+        self.flush()
 
     # -- output ---------------------------------------------------------------------------------------
 
@@ -191,7 +214,12 @@ class ConsoleRunner:
     def flush(self) -> None:
         messages: list[OutMessage] = self.app.outbox.drain(PLATFORM)
         for message in messages:
-            self.show(message.chat, message.reply)
+            action = MemberAction.from_out(message)
+            if action is not None:
+                # The console has no real membership: show what a platform would do.
+                self.write(f"[{self.label(message.chat)}] (Klub : {action.action} {action.user_id})")
+            else:
+                self.show(message.chat, message.reply)
             self.app.outbox.ack(message)
 
     # -- lines ----------------------------------------------------------------------------------------
@@ -205,17 +233,22 @@ class ConsoleRunner:
             self.write(stripped)
         if stripped.startswith("@"):
             directive, _, rest = stripped[1:].partition(" ")
+            if directive != "clock":
+                self.fresh = False
             if directive == "clock":
                 self.set_clock(rest)
             elif directive == "advance":
                 self.advance(rest)
             elif directive == "restart":
                 self.restart()
+            elif directive in ("down", "panne"):
+                self.down(rest)
             elif directive == "person":
                 self.declare_person(rest)
             else:
                 raise TranscriptError(f"instruction inconnue @{directive}")
             return
+        self.fresh = False
         m = _SPEECH.match(stripped)
         if not m:
             raise TranscriptError("ligne incomprise (attendu « [groupe] personne: texte » ou une instruction @…)")

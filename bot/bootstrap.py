@@ -11,13 +11,14 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import membership
+from bot import clubs, membership
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, CommandTable
 from bot.config import Config
 from bot.core import Core, Ctx
 from bot.messages import Reply
 from bot.outbox import Outbox
+from bot.reminders import Reminders
 from bot.storage import db as storage
 
 FreeText = Callable[[Ctx, str], list[Reply]]
@@ -41,6 +42,7 @@ class App:
     platforms: set[str]  # platforms with a running adapter: where the outbox can deliver
     instance: str  # this process's name in the reminder ledger
     core: Core = field(init=False)
+    reminders: Reminders = field(init=False)
     free_text_handler: FreeText | None = None
     tickers: list[Ticker] = field(default_factory=list)
 
@@ -64,9 +66,9 @@ class App:
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base
+    from bot.handlers import base, clubs, gate
 
-    return [*base.COMMANDS]
+    return [*base.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS]
 
 
 def bootstrap(
@@ -92,6 +94,12 @@ def bootstrap(
         instance=instance or f"klub-{secrets.token_hex(4)}",
     )
     app.core = Core(app, CommandTable(all_commands()))
+    now = app.clock.now()
     with app.sessions.begin() as db:
-        membership.sync_config(db, config, app.clock.now())
+        membership.sync_config(db, config, now)
+        clubs.sync_config_series(db, config, now)
+        clubs.ensure_sessions(db, now)
+    app.reminders = Reminders(app)
+    app.tickers.append(app.reminders)
+    app.tickers.append(clubs.Horizon(app))
     return app

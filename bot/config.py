@@ -158,6 +158,7 @@ class TelegramConfig(_Strict):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    bot_username: str | None = None  # for invite deep links printed by the CLI; the running bot asks getMe
 
 
 class DiscordConfig(_Strict):

@@ -59,3 +59,55 @@ class OutMessage:
     reply: Reply
     ledger_id: int | None = None  # reminder deliveries are marked sent in the ledger after sending
     meta: dict[str, str] = field(default_factory=dict)
+
+
+# -- The gate (invites, join requests, revocation) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinLink:
+    """A group the speaker may now ask to join. The adapter attaches its platform's invite link, one
+    that only opens a join request (Telegram: creates_join_request): the core still decides who gets in."""
+
+    platform: str
+    chat_id: str
+    label: str  # button label, already translated by the core
+
+
+@dataclass(frozen=True)
+class GateReply(Reply):
+    """A Reply with gate material an adapter renders natively; adapters that ignore it show the text."""
+
+    join_links: tuple[JoinLink, ...] = ()
+    invite_code: str = ""  # a fresh invite code: the adapter may append its deep link to the text
+    invite_link_label: str = ""  # translated prefix for that deep link ("Lien à transmettre :")
+
+
+MEMBER_ACTION = "member_action"
+
+
+@dataclass(frozen=True)
+class MemberAction:
+    """A membership change the core decided and the platform's adapter carries out.
+
+    It travels through the outbox as an OutMessage (empty text, meta["kind"] == MEMBER_ACTION), so it
+    gets the same delivery and acknowledgement as any message. "remove" takes the person out of the
+    chat in a way that lets them come back if re-invited (Telegram: ban then unban).
+    """
+
+    platform: str
+    chat_id: str
+    user_id: str
+    action: str = "remove"
+
+    def to_out(self) -> OutMessage:
+        meta = {"kind": MEMBER_ACTION, "action": self.action, "user_id": self.user_id}
+        return OutMessage(chat=ChatRef(self.platform, self.chat_id), reply=Reply(""), meta=meta)
+
+    @staticmethod
+    def from_out(message: OutMessage) -> MemberAction | None:
+        if message.meta.get("kind") != MEMBER_ACTION:
+            return None
+        return MemberAction(
+            message.chat.platform, message.chat.chat_id, message.meta["user_id"], message.meta["action"]
+        )

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from bot.cli import console as console_cli
 from bot.cli import db as db_cli
 from bot.cli import faq as faq_cli
+from bot.cli import invite as invite_cli
+from bot.cli import person as person_cli
+from bot.cli import sessions as sessions_cli
 from bot.cli.common import CliError
 
 
@@ -19,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.required = True
-    for module in (db_cli, console_cli, faq_cli):
+    for module in (db_cli, console_cli, faq_cli, sessions_cli, invite_cli, person_cli):
         module.register(sub)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.commands import Command
 from bot.core import Ctx
+from bot.handlers import gate as gate_handlers
 from bot.i18n import LANGUAGES, Safe
 from bot.messages import Reply
 from bot.roles import Role
@@ -14,7 +15,9 @@ def aide(ctx: Ctx, args: str) -> list[Reply]:
     lines: list[str] = [ctx.t("help.title")]
     for cmd in table.visible(ctx.role, ctx.private):
         usage = f" {cmd.usage}" if cmd.usage else ""
-        lines.append(ctx.t("help.line", name=cmd.name, usage=usage, description=ctx.t(cmd.description_key)))
+        # English speakers see the English alias: /next rather than /prochain (both work).
+        name = cmd.aliases[0] if ctx.lang == "en" and cmd.aliases else cmd.name
+        lines.append(ctx.t("help.line", name=name, usage=usage, description=ctx.t(cmd.description_key)))
     lines.append("")
     lines.append(ctx.t("help.footer_private" if ctx.private else "help.footer_group"))
     if ctx.role == Role.GUEST:
@@ -23,6 +26,8 @@ def aide(ctx: Ctx, args: str) -> list[Reply]:
 
 
 def start(ctx: Ctx, args: str) -> list[Reply]:
+    if args.strip():
+        return gate_handlers.redeem(ctx, args)  # `/start CODE`: a Telegram invite deep link
     if ctx.person is not None and ctx.role > Role.GUEST:
         return ctx.say("start.welcome_member", name=ctx.person.name.split(" ")[0])
     return ctx.say("start.welcome_guest")

@@ -185,6 +185,7 @@ class Session(Base):
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|moved|cancelled|held
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
     announced_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE: bumped on every change
     discord_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

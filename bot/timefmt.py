@@ -1,0 +1,116 @@
+"""Local time: parse what people type, show dates the French way, and refuse impossible wall-clock times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+DAYS = {
+    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+}
+MONTHS = {
+    "fr": [
+        "janvier", "février", "mars", "avril", "mai", "juin",
+        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+    ],
+    "en": [
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ],
+}  # fmt: skip
+
+
+class TimeInputError(ValueError):
+    """What was typed cannot be a moment of the office's calendar; the message is ready for the user."""
+
+    def __init__(self, key: str, **kwargs: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.kwargs = kwargs
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$")
+
+
+def parse_date(text: str) -> date:
+    m = _DATE.match(text.strip())
+    if not m:
+        raise TimeInputError("time.bad_date", text=text)
+    year, month, day = (int(m[1]), int(m[2]), int(m[3])) if m[1] else (int(m[6]), int(m[5]), int(m[4]))
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise TimeInputError("time.impossible_date", text=text) from exc
+
+
+def parse_time(text: str) -> time:
+    m = _TIME.match(text.strip().lower())
+    if not m:
+        raise TimeInputError("time.bad_time", text=text)
+    hour, minute = int(m[1]), int(m[2] or 0)
+    if hour > 23 or minute > 59:
+        raise TimeInputError("time.bad_time", text=text)
+    return time(hour, minute)
+
+
+def localize(naive: datetime, zone: ZoneInfo) -> datetime:
+    """Attach the office's zone, refusing times that do not exist or exist twice (clock-change nights)."""
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # Wall-clock round trip tells a gap (spring forward) from an overlap (fall back).
+        back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        if back != naive:
+            raise TimeInputError("time.nonexistent", when=naive.strftime("%d/%m/%Y %H:%M"))
+        raise TimeInputError("time.ambiguous", when=naive.strftime("%d/%m/%Y %H:%M"))
+    return first
+
+
+def parse_local(date_text: str, time_text: str, zone: ZoneInfo) -> datetime:
+    return localize(datetime.combine(parse_date(date_text), parse_time(time_text)), zone)
+
+
+def fmt_time(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
+    local = when.astimezone(zone)
+    if lang == "en":
+        return local.strftime("%H:%M")
+    return f"{local.hour}h{local.minute:02d}"
+
+
+def fmt_day(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
+    local = when.astimezone(zone)
+    lang = lang if lang in DAYS else "fr"
+    day, month = DAYS[lang][local.weekday()], MONTHS[lang][local.month - 1]
+    if lang == "en":
+        return f"{day} {local.day} {month} {local.year}"
+    num = "1er" if local.day == 1 else str(local.day)
+    return f"{day} {num} {month} {local.year}"
+
+
+def fmt_when(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
+    """« jeudi 3 décembre 2026 à 18h30 » / "Thursday 3 December 2026 at 18:30"."""
+    joiner = " at " if lang == "en" else " à "
+    return fmt_day(when, zone, lang) + joiner + fmt_time(when, zone, lang)
+
+
+def fmt_delay(delta: timedelta, lang: str = "fr") -> str:
+    """A reminder offset said as people say it: « dans 7 jours », « demain », « dans 2 heures »."""
+    hours = round(delta.total_seconds() / 3600)
+    if lang == "en":
+        if hours >= 48 and hours % 24 == 0:
+            return f"in {hours // 24} days"
+        if hours == 24:
+            return "tomorrow"
+        return f"in {hours} hours" if hours != 1 else "in 1 hour"
+    if hours >= 48 and hours % 24 == 0:
+        return f"dans {hours // 24} jours"
+    if hours == 24:
+        return "demain"
+    return f"dans {hours} heures" if hours != 1 else "dans 1 heure"
+
+
+def month_name(month: int, lang: str = "fr") -> str:
+    return MONTHS[lang if lang in MONTHS else "fr"][month - 1]

@@ -1,0 +1,153 @@
+"""Sessions: local-time recurrence across clock changes, bad input, registrations and waitlist."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import clubs, ics
+from bot.bootstrap import App
+from bot.clock import ManualClock
+from bot.clubs import ClubError, SessionSpec
+from bot.storage.tables import AuditLog, Person, Session
+from bot.timefmt import TimeInputError, localize, parse_local
+
+from .conftest import paris
+from .helpers import plain, say
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_recurrence_stays_at_local_time_across_both_clock_changes(app: App) -> None:
+    with app.sessions() as db:
+        sessions = db.query(Session).filter(Session.series_id.isnot(None)).order_by(Session.starts_at).all()
+        local = [s.starts_at.astimezone(PARIS) for s in sessions]
+    assert [d.strftime("%m-%d %H:%M") for d in local[:5]] == ["12-03 18:30", "01-07 18:30", "02-04 18:30",
+                                                               "03-04 18:30", "04-01 18:30"]  # fmt: skip
+    # April is after the spring change: the UTC hour differs, the wall clock does not.
+    assert sessions[0].starts_at.hour == 17 and sessions[4].starts_at.hour == 16
+    assert all(d.month in (10, 11, 12, 1, 2, 3, 4) for d in local)
+
+
+def test_french_recurrences() -> None:
+    assert clubs.french_rrule("1er jeudi", "octobre-avril") == "FREQ=MONTHLY;BYDAY=1TH;BYMONTH=10,11,12,1,2,3,4"
+    assert clubs.french_rrule("dernier mardi") == "FREQ=MONTHLY;BYDAY=-1TU"
+    assert clubs.french_rrule("chaque lundi") == "FREQ=WEEKLY;BYDAY=MO"
+    with pytest.raises(ClubError):
+        clubs.french_rrule("de temps en temps")
+    with pytest.raises(ClubError):
+        clubs.french_rrule("1er jeudi", "octobre-brumaire")
+
+
+def test_impossible_and_ambiguous_local_times() -> None:
+    with pytest.raises(TimeInputError) as gap:
+        parse_local("2027-03-28", "02:30", PARIS)
+    assert gap.value.key == "time.nonexistent"
+    with pytest.raises(TimeInputError) as overlap:
+        parse_local("2026-10-25", "02:30", PARIS)
+    assert overlap.value.key == "time.ambiguous"
+    with pytest.raises(TimeInputError) as feb:
+        parse_local("2027-02-31", "18:30", PARIS)
+    assert feb.value.key == "time.impossible_date"
+    assert localize(datetime(2026, 10, 25, 18, 30), PARIS).utcoffset() == timedelta(hours=1)
+
+
+def test_series_at_a_missing_hour_is_refused(app: App) -> None:
+    with app.sessions() as db, pytest.raises(TimeInputError):
+        clubs.create_series(db, "ot-trois-vallees", SessionSpec("Nuit"), "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+                            datetime(2027, 1, 1, 2, 30), app.clock.now())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ('/klub titre="X" date=2026-02-31 heure=14h', "n'existe pas dans le calendrier"),
+        ('/klub titre="X" date=2026-01-10 heure=14h', "déjà passée"),
+        ('/klub titre="X" date=2026-12-10 heure=14h places=0', "Nombre de places invalide"),
+        ('/klub titre="X" date=2026-12-10 heure=14h places=100000', "Nombre de places invalide"),
+        ('/klub titre="X" date=2026-12-10 heure=14h places=beaucoup', "doit être un nombre entier"),
+        ('/klub titre="X" date=2026-12-10 heure=14h places=5 min=9', "minimum d'inscrits"),
+        ('/klub titre="X" date=2026-12-10 heure=25h', "Je ne comprends pas l'heure"),
+        ('/klub titre="X" date=2026-10-25 heure=02h30', "existe deux fois"),
+        ('/klub titre="X date=2026-12-10', "guillemet"),
+        ('/klub titre="X" date=2026-12-10 heure=14h couleur=bleu', "Option inconnue"),
+        ('/klub titre="X" quand="quand il pleut" heure=18h30', "Je ne comprends pas"),
+        ("/klub", "Usage"),
+    ],
+)
+def test_bad_session_input_changes_nothing(app: App, command: str, expected: str) -> None:
+    with app.sessions() as db:
+        before = db.query(Session).count()
+    assert expected in plain(say(app, "camille-ant", command, chat="equipe"))
+    with app.sessions() as db:
+        assert db.query(Session).count() == before
+
+
+def test_provider_cannot_run_ant_actions(app: App) -> None:
+    for command in ("/annuler 1 neige", "/deplacer 1 2026-12-10 18:30", "/klub titre=X", "/annoncer", "/sauter 1"):
+        assert "réservée au rôle « animateur numérique »" in plain(say(app, "gite-du-moulin", command))
+
+
+def test_other_office_sessions_are_invisible(app: App) -> None:
+    assert "Je ne trouve pas de séance n°1" in plain(say(app, "ferme-du-plateau", "/inscrire 1"))
+    assert "Aucune séance" in plain(say(app, "nadia-ant", "/prochain", chat="equipe", office="ot-haut-plateau"))
+
+
+def test_register_twice_and_unregister_when_not_registered(app: App) -> None:
+    assert "inscrit(e) à « Klub numérique »" in plain(say(app, "gite-du-moulin", "/inscrire"))
+    assert "déjà inscrit" in plain(say(app, "gite-du-moulin", "/inscrire"))
+    assert "n'étiez pas inscrit" in plain(say(app, "camping-les-pins", "/desinscrire"))
+    assert "pas un numéro de séance" in plain(say(app, "camping-les-pins", "/inscrire demain"))
+
+
+def test_waitlist_promotion_notifies_in_private(app: App, clock: ManualClock) -> None:
+    with app.sessions.begin() as db:
+        row = clubs.create_one_off(db, "ot-trois-vallees", SessionSpec("Atelier", "atelier", capacity=1),
+                                   paris("2026-12-10 14:00"), clock.now())  # fmt: skip
+        number = row.id
+    say(app, "gite-du-moulin", f"/inscrire {number}")
+    assert "liste d'attente, position 1" in plain(say(app, "camping-les-pins", f"/inscrire {number}"))
+    assert "position 2" in plain(say(app, "canoe-aventure", f"/inscrire {number}"))
+    say(app, "gite-du-moulin", f"/desinscrire {number}")
+    sent = app.outbox.drain("console")
+    assert [m.chat.chat_id for m in sent] == ["camping-les-pins"]
+    assert "Une place s'est libérée" in sent[0].reply.text
+    with app.sessions() as db:
+        assert clubs.count(db, number, "yes") == 1 and clubs.count(db, number, "waitlist") == 1
+
+
+def test_cancel_tells_group_and_registered_and_is_audited(app: App) -> None:
+    say(app, "gite-du-moulin", "/inscrire 1")
+    assert "1 inscrit(s) en privé" in plain(say(app, "camille-ant", "/annuler 1 neige", chat="equipe"))
+    chats = sorted(m.chat.chat_id for m in app.outbox.drain("console"))
+    assert chats == ["gite-du-moulin", "ot-trois-vallees:prestataires"]
+    assert "Cette séance est annulée" in plain(say(app, "camille-ant", "/annuler 1 encore", chat="equipe"))
+    with app.sessions() as db:
+        assert db.query(AuditLog).filter_by(action="session.cancel").count() == 1
+
+
+def test_ics_has_stable_uids_and_marks_cancellations(app: App) -> None:
+    with app.sessions() as db:
+        first = ics.build(db, "ot-trois-vallees", app.clock.now())
+    say(app, "camille-ant", "/annuler 1 neige", chat="equipe")
+    with app.sessions() as db:
+        second = ics.build(db, "ot-trois-vallees", app.clock.now())
+    uid = b"UID:klub-session-1-ot-trois-vallees@klub.local"
+    assert uid in first and uid in second
+    event = second.split(uid)[1].split(b"END:VEVENT")[0] + second.split(uid)[0].rsplit(b"BEGIN:VEVENT", 1)[1]
+    assert b"STATUS:CANCELLED" in event and b"SEQUENCE:1" in event
+
+
+def test_config_series_is_seeded_once(app: App, config: object) -> None:
+    from bot.bootstrap import bootstrap
+
+    again = bootstrap(app.config, clock=app.clock, database_url=str(app.engine.url.render_as_string(False)),
+                      migrate=False)  # fmt: skip
+    with again.sessions() as db:
+        assert db.query(Session).filter(Session.series_id.isnot(None)).count() > 0
+        keys = [s.occurrence_key for s in db.query(Session).filter(Session.series_id.isnot(None))]
+        assert len(keys) == len(set(keys))
+    again.close()
+    _ = Person

@@ -1,0 +1,185 @@
+"""Reminders: exactly once through the ledger — across restarts, downtime, crashes and two instances."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from bot.bootstrap import App, bootstrap
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.messages import OutMessage
+from bot.storage.tables import Delivery
+
+from .conftest import paris
+from .helpers import say
+
+# Session n°1 of the demo series: Thursday 3 December 2026, 18:30 Paris (17:30 UTC).
+J7 = paris("2026-11-26 18:30")
+J3 = paris("2026-11-30 18:30")
+J1 = paris("2026-12-02 18:30")
+H2 = paris("2026-12-03 16:30")
+
+
+def deliver(app: App) -> list[OutMessage]:
+    """What an adapter does: take the console's messages and acknowledge each one after sending."""
+    sent = app.outbox.drain("console")
+    for message in sent:
+        app.outbox.ack(message)
+    return sent
+
+
+def run_to(app: App, clock: ManualClock, when: object) -> list[OutMessage]:
+    out: list[OutMessage] = []
+    while (due := app.next_due(clock.now())) is not None and due <= when:  # type: ignore[operator]
+        clock.set(max(due, clock.now()))
+        app.tick()
+        out += deliver(app)
+    clock.set(when)  # type: ignore[arg-type]
+    app.tick()
+    return out + deliver(app)
+
+
+def ledger(app: App) -> Counter[str]:
+    with app.sessions() as db:
+        return Counter(f"{d.offset_key.split('@')[0]}:{d.recipient}:{d.status}" for d in db.query(Delivery))
+
+
+def test_each_reminder_fires_once_at_its_time(app: App, clock: ManualClock) -> None:
+    say(app, "gite-du-moulin", "/inscrire 1")
+    say(app, "camping-les-pins", "/inscrire 1")
+    deliver(app)
+    sent = run_to(app, clock, paris("2026-12-03 19:00"))
+    kinds = [(m.chat.chat_id, m.reply.text.split("\n")[0]) for m in sent]
+    assert kinds == [
+        ("ot-trois-vallees:prestataires", "⏰ Rappel : c'est dans 7 jours !"),
+        ("ot-trois-vallees:equipe", "⚠️ Séance n°1 : 2 inscrit(s) pour 4 minimum. Maintenir ou annuler ? "
+         "(/annuler 1 trop peu d'inscrits)"),
+        ("ot-trois-vallees:prestataires", "⏰ Rappel : c'est demain !"),
+        ("gite-du-moulin", "⏰ Votre séance commence dans 2 heures."),
+        ("camping-les-pins", "⏰ Votre séance commence dans 2 heures."),
+    ]  # fmt: skip
+    assert all(v == 1 for v in ledger(app).values())
+    assert run_to(app, clock, paris("2026-12-04 09:00")) == []
+
+
+def test_no_alert_when_enough_people_registered(app: App, clock: ManualClock) -> None:
+    for who in ("gite-du-moulin", "camping-les-pins", "canoe-aventure", "auberge-de-la-source"):
+        say(app, who, "/inscrire 1")
+    deliver(app)
+    sent = run_to(app, clock, paris("2026-12-01 09:00"))
+    assert not any("minimum" in m.reply.text for m in sent)
+    assert ledger(app)["alert:3d:group:5:skipped"] == 1
+
+
+def test_restart_rebuilds_the_plan_and_never_repeats(app: App, clock: ManualClock, config: Config,
+                                                     database_url: str) -> None:  # fmt: skip
+    first = run_to(app, clock, J7 + timedelta(minutes=1))
+    assert len(first) == 1
+    app.close()
+    again = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    again.tick()
+    assert deliver(again) == []
+    assert len(run_to(again, clock, J1 + timedelta(minutes=1))) == 2  # the J-3 alert and J-1
+    again.close()
+
+
+def test_missed_while_down_is_sent_late_within_grace(config: Config, clock: ManualClock, database_url: str) -> None:
+    clock.set(J1 - timedelta(minutes=30))
+    app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    run_to(app, clock, clock.now())
+    app.close()
+    clock.set(J1 + timedelta(hours=2))  # Klub was down when J-1 was due; grace is 6 h
+    back = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    back.tick()
+    late = deliver(back)
+    assert [m.reply.text.split("\n")[0] for m in late] == ["⏰ Rappel : c'est demain !"]
+    back.tick()
+    assert deliver(back) == []
+    back.close()
+
+
+def test_missed_beyond_grace_is_dropped_and_logged(config: Config, clock: ManualClock, database_url: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    clock.set(J7 + timedelta(hours=7))
+    app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    with caplog.at_level(logging.WARNING, logger="bot.reminders"):
+        app.tick()
+    assert deliver(app) == []
+    assert "rappel abandonné" in caplog.text
+    assert ledger(app)["group:7d:group:6:dropped"] == 1
+    app.close()
+
+
+def test_claim_without_acknowledgement_is_taken_over_after_the_lease(config: Config, clock: ManualClock,
+                                                                     database_url: str) -> None:  # fmt: skip
+    clock.set(J7)
+    crashed = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    crashed.tick()
+    assert len(crashed.outbox.drain("console")) == 1  # taken, never acknowledged: the process died
+    crashed.close()
+    clock.advance(timedelta(minutes=1))
+    other = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="b")
+    other.tick()
+    assert deliver(other) == []  # the lease still protects it
+    clock.advance(timedelta(minutes=15))
+    other.reminders.invalidate()
+    other.tick()
+    assert len(deliver(other)) == 1
+    assert ledger(other)["group:7d:group:6:sent"] == 1
+    other.close()
+
+
+def test_moved_session_gets_fresh_reminders_and_cancelled_gets_none(app: App, clock: ManualClock) -> None:
+    say(app, "camille-ant", "/deplacer 1 2026-12-10 18:30", chat="equipe")
+    say(app, "camille-ant", "/annuler 2 neige", chat="equipe")
+    deliver(app)
+    sent = run_to(app, clock, paris("2027-01-07 20:00"))
+    dates = [m.reply.text for m in sent if m.chat.chat_id.endswith("prestataires")]
+    assert sum("10 décembre" in d for d in dates) == 2
+    assert not any("7 janvier" in d for d in dates)
+
+
+def test_two_instances_on_one_database_send_each_reminder_once(config: Config, clock: ManualClock,
+                                                                database_url: str) -> None:  # fmt: skip
+    a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    b = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="b")
+    for who in ("gite-du-moulin", "camping-les-pins", "canoe-aventure"):
+        say(a, who, "/inscrire 1")
+        say(b, who, "/inscrire 2")
+    deliver(a), deliver(b)
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    errors: list[BaseException] = []
+
+    def worker(app: App, at: object) -> None:
+        try:
+            app.reminders.invalidate()
+            app.tick()
+            with lock:
+                sent.extend(f"{m.chat.chat_id}|{m.reply.text}" for m in deliver(app))
+        except BaseException as exc:  # surfaced below: a thread's exception must fail the test
+            errors.append(exc)
+
+    moments = sorted({d for d in (a.next_due(clock.now()),) if d} | {
+        paris(x) for x in ("2026-11-26 18:30", "2026-11-30 18:30", "2026-12-02 18:30", "2026-12-03 16:30",
+                           "2026-12-31 18:30", "2027-01-04 18:30", "2027-01-06 18:30", "2027-01-07 16:30")
+    })  # fmt: skip
+    for moment in moments:
+        clock.set(moment)
+        threads = [threading.Thread(target=worker, args=(inst, moment)) for inst in (a, b)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert errors == []
+    counts = Counter(sent)
+    assert len(counts) == 2 * (1 + 1 + 1 + 3)  # two sessions × (J-7, J-3 alert, J-1, 3 × H-2)
+    assert set(counts.values()) == {1}
+    a.close()
+    b.close()
