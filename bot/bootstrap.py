@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import Command, CommandTable
 from bot.config import Config
 from bot.core import Core, Ctx
+from bot.faqchat import Faq
 from bot.messages import Reply
 from bot.outbox import Outbox
 from bot.reminders import Reminders
@@ -44,6 +45,8 @@ class App:
     core: Core = field(init=False)
     reminders: Reminders = field(init=False)
     free_text_handler: FreeText | None = None
+    agenda_preview: Callable[[Ctx, Any], list[str]] | None = None
+    faq: Faq = field(init=False)
     tickers: list[Ticker] = field(default_factory=list)
 
     def free_text(self, ctx: Ctx, text: str) -> list[Reply]:
@@ -66,9 +69,9 @@ class App:
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base, clubs, gate
+    from bot.handlers import base, clubs, faq, gate, questions
 
-    return [*base.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS]
+    return [*base.COMMANDS, *faq.COMMANDS, *questions.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS]
 
 
 def bootstrap(
@@ -94,6 +97,12 @@ def bootstrap(
         instance=instance or f"klub-{secrets.token_hex(4)}",
     )
     app.core = Core(app, CommandTable(all_commands()))
+    app.faq = Faq(config)
+    from bot.handlers import faq as faq_handlers
+    from bot.handlers import questions as question_handlers
+
+    app.free_text_handler = faq_handlers.free_text
+    app.agenda_preview = question_handlers.agenda_preview
     now = app.clock.now()
     with app.sessions.begin() as db:
         membership.sync_config(db, config, now)

@@ -49,6 +49,10 @@ class Ctx:
     def t(self, key: str, **kwargs: object) -> Safe:
         return t(self.lang, key, **kwargs)
 
+    def app_t(self, lang: str, key: str, **kwargs: object) -> Safe:
+        """For messages to other people (a group, the ANT): their language, not the speaker's."""
+        return t(lang, key, **kwargs)
+
     def say(self, key: str, **kwargs: object) -> list[Reply]:
         return [Reply(self.t(key, **kwargs))]
 

@@ -1,0 +1,65 @@
+"""From the question log to the tutorial base: a YAML draft the ANT completes (faq/drafts/)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session as Db
+
+from bot.faqchat import Faq
+from bot.storage.tables import Question
+
+
+def slugify(text: str, limit: int = 48) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    words = re.findall(r"[a-z0-9]+", folded)
+    stop = {"comment", "je", "on", "le", "la", "les", "de", "des", "du", "un", "une", "mon", "ma", "mes", "pour",
+            "est", "ce", "que", "qu", "a", "au", "aux", "et", "ou", "sur", "en", "il", "faut", "peut"}  # fmt: skip
+    slug = "-".join(w for w in words if w not in stop)[:limit].strip("-")
+    return slug or "nouveau-tutoriel"
+
+
+def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids: set[str] | None = None) -> Path:
+    q = db.get(Question, number)
+    if q is None or (office_ids is not None and q.office_id not in office_ids):
+        raise LookupError(f"question n°{number} introuvable")
+    # Similar questions of the log become the alternatives: they are how providers really ask it.
+    others = db.scalars(select(Question).where(Question.office_id == q.office_id, Question.id != q.id))
+    similar = sorted(((faq.similarity(q.text, o.text), o.text) for o in others), reverse=True)
+    alternatives = []
+    for score, text in similar:
+        if score >= 0.5 and text not in alternatives and text != q.text:
+            alternatives.append(text)
+        if len(alternatives) == 3:
+            break
+    entry = {
+        "id": slugify(q.text),
+        "question": q.text,
+        "alternatives": alternatives or ["(une autre façon de poser la question)"],
+        "answer": "1. (première étape)\n2. (deuxième étape)\n3. (troisième étape)\n",
+        "links": [{"title": "(aide officielle)", "url": "https://"}],
+        "tags": [],
+        "reviewed": now.strftime("%Y-%m"),
+    }
+    if q.answer_note:
+        entry["answer"] = q.answer_note.strip() + "\n"
+    header = (
+        f"# Brouillon créé le {now:%d/%m/%Y} depuis la question n°{q.id} du journal.\n"
+        "# À compléter (réponse en 3 à 10 lignes, lien d'aide officielle, étiquettes), puis à déplacer\n"
+        "# dans le fichier du thème et à vérifier avec : klub faq check\n"
+    )
+    body = yaml.safe_dump({"theme": q.theme or "À classer", "entries": [entry]}, allow_unicode=True,
+                          sort_keys=False, width=110)  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{entry['id']}.yml"
+    suffix = 2
+    while path.exists():
+        path = folder / f"{entry['id']}-{suffix}.yml"
+        suffix += 1
+    path.write_text(header + body, encoding="utf-8")
+    return path
