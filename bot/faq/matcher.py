@@ -1,0 +1,301 @@
+"""Find the tutorial that answers a provider's question, or abstain.
+
+The score of an entry is built from two coverage ratios, so it lies in [0, 1] and means the same on a
+40-entry base and on a 10,000-entry one:
+
+- *query coverage*: the share of the question's meaningful words (weighted by rarity in the base and
+  by word class) that the entry contains, counting words of the question and alternatives fully, tags
+  and theme a little less, and the answer text much less;
+- *phrase coverage*: the share of the entry's best-matching question or alternative that the question
+  contains.
+
+Words the base has never seen count against every entry: a question about TikTok is not answered by the
+Instagram tutorial just because both say "créer un compte". Typos are repaired against the base's own
+vocabulary before scoring.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.faq.loader import Base, Entry
+from bot.faq.normalize import Normalizer, default_normalizer
+
+DEFAULT_THRESHOLD = 0.35
+
+# Where a word of the entry appears, and how much that says about the entry.
+FIELD_QUESTION = 1.0  # question and alternatives
+FIELD_TAGS = 0.8
+FIELD_THEME = 0.5
+FIELD_ANSWER = 0.4  # answer text and link titles
+
+# A word unknown to the base weighs this share of the rarest known word.
+UNKNOWN_FACTOR = 0.45
+# A platform name the base never mentions weighs this many times the rarest known word.
+UNKNOWN_ENTITY_FACTOR = 2.0
+# Blend of the two coverages.
+PHRASE_SHARE = 0.3
+
+# Typo repair: minimum similarity (0-100) to a word of the base; short words are left alone.
+FUZZY_CUTOFF = 82.0
+FUZZY_MIN_LEN = 4
+# Derivation: a stem that is a prefix of another ("ferm" / "fermetur") matches it at this confidence.
+DERIVED_CONFIDENCE = 0.7
+DERIVED_MIN_LEN = 4
+DERIVED_MAX_EXTRA = 5
+
+# Ambiguity: the runner-up is within this distance of the best, and the best is at least this close to
+# the threshold (relative), so "Vouliez-vous dire… ?" makes sense.
+AMBIGUITY_MARGIN = 0.06
+SUGGEST_FLOOR = 0.75
+
+MAX_CHARS = 2000  # a 10,000-character message is cut: the question is rarely in the tail of a wall of text
+MAX_TOKENS = 60
+MAX_CANDIDATES = 5
+RERANK = 30
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry: Entry
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    query: str
+    candidates: tuple[Candidate, ...]  # best first, up to MAX_CANDIDATES
+    threshold: float
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def answered(self) -> bool:
+        best = self.best
+        return best is not None and best.score >= self.threshold
+
+    @property
+    def suggestions(self) -> tuple[Candidate, ...]:
+        """2–3 candidates when the call is close between them (answered or nearly), else ()."""
+        best = self.best
+        if best is None or best.score < self.threshold * SUGGEST_FLOOR:
+            return ()
+        close = tuple(c for c in self.candidates[:3] if c.score >= best.score - AMBIGUITY_MARGIN)
+        return close if len(close) >= 2 else ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.suggestions)
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One distinct word of the question, resolved against the index."""
+
+    word: str  # the canonical word of the question (after synonyms)
+    stem: str  # the index stem it matched (after typo repair), or its own stem when unknown
+    weight: float  # its share of the question's meaning
+    confidence: float  # 1.0 exact, < 1 repaired typo, 0 unknown to the base
+    related: tuple[tuple[str, float], ...] = ()  # derived words of the base ("ferm" -> "fermetur")
+
+
+class Matcher:
+    """An index over one base; build it once, then call ``match`` for every question."""
+
+    def __init__(
+        self, base: Base, *, threshold: float = DEFAULT_THRESHOLD, normalizer: Normalizer | None = None
+    ) -> None:
+        self.base = base
+        self.threshold = threshold
+        self._norm = normalizer if normalizer is not None else default_normalizer()
+        self._entries = base.entries
+        self._fields: list[dict[str, float]] = []
+        self._phrases: list[tuple[frozenset[str], ...]] = []
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        df: dict[str, float] = defaultdict(float)
+        words: dict[str, str] = {}
+        for index, entry in enumerate(self._entries):
+            fields: dict[str, float] = {}
+            phrases: list[frozenset[str]] = []
+            for text in (entry.question, *entry.alternatives):
+                pairs = self._norm.pairs(text)
+                phrases.append(frozenset(s for _, s in pairs))
+                self._add(fields, words, pairs, FIELD_QUESTION)
+            for tag in entry.tags:
+                self._add(fields, words, self._norm.pairs(tag), FIELD_TAGS)
+            self._add(fields, words, self._norm.pairs(entry.theme), FIELD_THEME)
+            for text in (entry.answer, *(link.title for link in entry.links)):
+                self._add(fields, words, self._norm.pairs(text), FIELD_ANSWER)
+            for stem, weight in fields.items():
+                postings[stem].append((index, weight))
+                df[stem] += weight
+            self._fields.append(fields)
+            self._phrases.append(tuple(p for p in phrases if p))
+        self._postings = dict(postings)
+        n = max(len(self._entries), 1)
+        self._idf = {stem: math.log(1.0 + n / d) for stem, d in df.items()}
+        self._max_idf = math.log(1.0 + n)
+        self._unknown_idf = UNKNOWN_FACTOR * self._max_idf
+        # Typo repair looks only at words with the same first letter: typos rarely hit it, and it keeps
+        # the search small on a large base.
+        buckets: dict[str, list[str]] = defaultdict(list)
+        for word in words:
+            if len(word) >= FUZZY_MIN_LEN:
+                buckets[word[0]].append(word)
+        self._buckets = dict(buckets)
+        self._word_stem = words
+        self._repairs: dict[str, tuple[str, float] | None] = {}
+        prefixes: dict[str, list[str]] = defaultdict(list)
+        for stem in self._idf:
+            for size in range(DERIVED_MIN_LEN, len(stem)):
+                prefixes[stem[:size]].append(stem)
+        self._prefixes = dict(prefixes)
+
+    @staticmethod
+    def _add(fields: dict[str, float], words: dict[str, str], pairs: Iterable[tuple[str, str]], weight: float) -> None:
+        for word, stem in pairs:
+            if fields.get(stem, 0.0) < weight:
+                fields[stem] = weight
+            words.setdefault(word, stem)
+
+    # -- question side --------------------------------------------------------------------------------
+
+    def _repair(self, word: str) -> tuple[str, float] | None:
+        """The base's stem closest to an unknown word, with a confidence, or None."""
+        if word in self._repairs:
+            return self._repairs[word]
+        found: tuple[str, float] | None = None
+        bucket = self._buckets.get(word[0]) if len(word) >= FUZZY_MIN_LEN else None
+        if bucket:
+            best = process.extractOne(word, bucket, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+            if best is not None:
+                found = (self._word_stem[best[0]], (best[1] / 100.0) ** 2)
+        if len(self._repairs) < 50_000:
+            self._repairs[word] = found
+        return found
+
+    def _derived(self, stem: str) -> tuple[tuple[str, float], ...]:
+        """Stems of the base that extend this one, or that it extends, by a short suffix."""
+        if len(stem) < DERIVED_MIN_LEN:
+            return ()
+        found = [s for s in self._prefixes.get(stem, ()) if len(s) - len(stem) <= DERIVED_MAX_EXTRA]
+        found += [
+            stem[:size]
+            for size in range(max(DERIVED_MIN_LEN, len(stem) - DERIVED_MAX_EXTRA), len(stem))
+            if stem[:size] in self._idf
+        ]
+        return tuple((s, DERIVED_CONFIDENCE) for s in found)
+
+    def _terms(self, text: str) -> list[_Term]:
+        terms: dict[str, _Term] = {}
+        for word, stem in self._norm.pairs(text[:MAX_CHARS]):
+            if len(terms) >= MAX_TOKENS:
+                break
+            if stem in terms:
+                continue
+            klass = self._norm.weight(stem)
+            if stem in self._idf:
+                terms[stem] = _Term(word, stem, self._idf[stem] * klass, 1.0, self._derived(stem))
+                continue
+            derived = self._derived(stem)
+            if derived:
+                # Weighted as the rarest of its relatives: it means the same thing.
+                weight = max(self._idf[s] for s, _ in derived) * klass
+                terms[stem] = _Term(word, derived[0][0], weight, DERIVED_CONFIDENCE, derived[1:])
+                continue
+            repaired = self._repair(word)
+            if repaired is not None and repaired[0] not in terms:
+                target, confidence = repaired
+                weight = self._idf[target] * self._norm.weight(target)
+                terms[stem] = _Term(word, target, weight, confidence)
+            elif self._norm.is_entity(stem):
+                # A platform the base never mentions: the question is about something else.
+                terms[stem] = _Term(word, stem, UNKNOWN_ENTITY_FACTOR * self._max_idf * klass, 0.0)
+            else:
+                terms[stem] = _Term(word, stem, self._unknown_idf * klass, 0.0)
+        return list(terms.values())
+
+    # -- scoring --------------------------------------------------------------------------------------
+
+    def _phrase_coverage(self, index: int, matched: dict[str, float]) -> float:
+        best = 0.0
+        for phrase in self._phrases[index]:
+            total = 0.0
+            hit = 0.0
+            for stem in phrase:
+                w = self._idf.get(stem, 0.0) * self._norm.weight(stem)
+                total += w
+                hit += w * matched.get(stem, 0.0)
+            if total > 0.0:
+                best = max(best, hit / total)
+        return best
+
+    def features(self, text: str) -> list[tuple[int, float, float]]:
+        """(entry index, query coverage, phrase coverage) of the most promising entries."""
+        terms = self._terms(text)
+        total = sum(t.weight for t in terms)
+        if total <= 0.0:
+            return []
+        acc: dict[int, float] = defaultdict(float)
+        matched: dict[str, float] = {}
+        for term in terms:
+            if term.confidence <= 0.0:
+                continue
+            if not term.related:
+                # Common case, one stem: no need to keep the best of several per entry.
+                if matched.get(term.stem, 0.0) < term.confidence:
+                    matched[term.stem] = term.confidence
+                share = term.weight * term.confidence
+                for index, field_weight in self._postings.get(term.stem, ()):
+                    acc[index] += share * field_weight
+                continue
+            best: dict[int, float] = {}
+            for stem, confidence in ((term.stem, term.confidence), *term.related):
+                if matched.get(stem, 0.0) < confidence:
+                    matched[stem] = confidence
+                for index, field_weight in self._postings.get(stem, ()):
+                    value = confidence * field_weight
+                    if best.get(index, 0.0) < value:
+                        best[index] = value
+            for index, value in best.items():
+                acc[index] += term.weight * value
+        top = heapq.nlargest(RERANK, acc.items(), key=lambda kv: kv[1])
+        return [(i, v / total, self._phrase_coverage(i, matched)) for i, v in top]
+
+    def explain(self, text: str) -> list[tuple[str, str]]:
+        """How each meaningful word of the question was understood: (word, note in French)."""
+        out: list[tuple[str, str]] = []
+        for term in self._terms(text or ""):
+            if term.confidence <= 0.0:
+                out.append((term.word, "inconnu de la base"))
+            elif term.confidence < 1.0:
+                out.append((term.word, f"rapproché de « {self._stem_word(term.stem)} »"))
+            elif self._norm.weight(term.stem) < 1.0:
+                out.append((term.word, "mot courant, peu de poids"))
+            else:
+                out.append((term.word, "connu"))
+        return out
+
+    def _stem_word(self, stem: str) -> str:
+        return next((w for w, s in self._word_stem.items() if s == stem), stem)
+
+    @staticmethod
+    def combine(query_coverage: float, phrase_coverage: float) -> float:
+        return (1.0 - PHRASE_SHARE) * query_coverage + PHRASE_SHARE * phrase_coverage
+
+    def match(self, text: str, *, threshold: float | None = None) -> MatchResult:
+        limit = self.threshold if threshold is None else threshold
+        scored = [
+            (round(min(1.0, max(0.0, self.combine(q, p))), 4), i) for i, q, p in self.features(text or "")
+        ]
+        scored.sort(key=lambda si: (-si[0], si[1]))
+        candidates = tuple(Candidate(self._entries[i], s) for s, i in scored[:MAX_CANDIDATES] if s > 0.0)
+        return MatchResult(query=text, candidates=candidates, threshold=limit)
