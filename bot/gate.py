@@ -1,0 +1,373 @@
+"""The gate: invite codes, linking a platform account to the roster, join decisions, revocation.
+
+Platform-independent: Telegram's `/start CODE` deep link (and later Discord's `/verifier`) ends up
+here. Adapters only carry out what is decided here: they approve or decline a join request as told,
+attach an invite link to a `JoinLink`, and execute `MemberAction`s taken from the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import audit, membership
+from bot.i18n import pick_language, t
+from bot.messages import ChatRef, JoinLink, MemberAction, OutMessage, Reply
+from bot.roles import Role
+from bot.storage.tables import GateAttempt, Group, Identity, Invite, Office, Person
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+# No 0/O, 1/I/L: codes get read aloud and retyped. 31^12 ≈ 2^59 possibilities, against 5 tries an hour.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 12
+DEFAULT_DAYS = 7
+MAX_DAYS = 30
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(hours=1)
+# Platforms whose groups are entered through an invite link plus a join request the core decides.
+# The console has no membership; Discord opens channels by role (its own /verifier flow).
+JOIN_BY_LINK = frozenset({"telegram"})
+CLI_ACTOR = "ligne de commande"
+_NOT_CODE = re.compile(r"[\s-]+")
+
+
+# -- codes --------------------------------------------------------------------------------------------
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """What people type: lower case, spaces and dashes (`abcd-efgh-jkmn`) are all accepted."""
+    return _NOT_CODE.sub("", text).upper()
+
+
+def format_code(code: str) -> str:
+    """For reading and retyping: ABCD-EFGH-JKMN."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def hash_code(code: str) -> str:
+    # Only the hash is stored: a leaked database does not hand out working invitations.
+    return hashlib.sha256(normalise_code(code).encode("ascii", "replace")).hexdigest()
+
+
+# -- who may be where ---------------------------------------------------------------------------------
+
+
+def may_join(role: Role, kind: str) -> bool:
+    """équipe: office staff and above; prestataires: trained providers and above."""
+    if kind == "equipe":
+        return role >= Role.STAFF
+    if kind == "prestataires":
+        return role >= Role.PROVIDER
+    return False
+
+
+def join_groups(db: Session, person: Person, platform: str) -> list[Group]:
+    """The groups a newly linked account should be offered, on its platform, providers' group first."""
+    if platform not in JOIN_BY_LINK or not person.active:
+        return []
+    role = Role.parse(person.role)
+    groups = [
+        g
+        for kind in ("prestataires", "equipe")
+        for g in membership.office_groups(db, person.office_id, kind, {platform})
+        if may_join(role, kind)
+    ]
+    return groups
+
+
+def join_links(db: Session, person: Person, platform: str, lang: str) -> tuple[JoinLink, ...]:
+    return tuple(
+        JoinLink(g.platform, g.chat_id, t(lang, "gate.join_button", group=group_title(g, lang)))
+        for g in join_groups(db, person, platform)
+    )
+
+
+def group_title(group: Group, lang: str) -> str:
+    return group.title or t(lang, f"gate.kind.{group.kind}")
+
+
+# -- invites ------------------------------------------------------------------------------------------
+
+
+class GateError(Exception):
+    """A refused gate operation, with the catalog key (and arguments) of its explanation."""
+
+    def __init__(self, key: str, **kwargs: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.kwargs = kwargs
+
+
+@dataclass(frozen=True)
+class NewInvite:
+    code: str  # shown once, never stored
+    invite: Invite
+
+
+def create_invite(
+    db: Session,
+    *,
+    person: Person,
+    now: datetime,
+    created_by: Person | None = None,
+    actor_label: str = "",
+    days: int = DEFAULT_DAYS,
+) -> NewInvite:
+    if person.erased_at is not None:
+        raise GateError("gate.erased_person", slug=person.slug)
+    if not 1 <= days <= MAX_DAYS:
+        raise GateError("gate.bad_days", max=MAX_DAYS)
+    code = new_code()
+    invite = Invite(
+        code_hash=hash_code(code),
+        office_id=person.office_id,
+        person_id=person.id,
+        created_by_id=created_by.id if created_by is not None else None,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    db.add(invite)
+    db.flush()
+    audit.record(
+        db,
+        now,
+        "invite.create",
+        actor=created_by,
+        actor_label=actor_label,
+        office_id=person.office_id,
+        target=person.slug,
+        detail=f"invitation n°{invite.id}, valable {days} j",
+    )
+    return NewInvite(code, invite)
+
+
+# -- redeeming a code ---------------------------------------------------------------------------------
+
+Outcome = Literal["linked", "rate_limited", "unknown", "expired", "used", "other_account"]
+
+
+@dataclass(frozen=True)
+class Redemption:
+    outcome: Outcome
+    person: Person | None = None  # linked: the roster entry; other_account: the one already linked
+    retry_at: datetime | None = None  # rate_limited: when a new attempt is allowed
+    reactivated: bool = False  # a revoked person came back through a fresh invite
+
+
+def locked_until(db: Session, platform: str, user_id: str, now: datetime) -> datetime | None:
+    """When an account that failed too often may try again (None: it may try now)."""
+    recent = list(
+        db.scalars(
+            select(GateAttempt.at)
+            .where(
+                GateAttempt.platform == platform,
+                GateAttempt.platform_user_id == user_id,
+                GateAttempt.at > now - FAILURE_WINDOW,
+            )
+            .order_by(GateAttempt.at)
+        )
+    )
+    if len(recent) < MAX_FAILURES:
+        return None
+    return recent[len(recent) - MAX_FAILURES] + FAILURE_WINDOW
+
+
+def redeem(db: Session, platform: str, user_id: str, code: str, now: datetime) -> Redemption:
+    """Link the account to the invite's roster entry. Anything but success changes nothing except
+    the failure count (which is what rate-limits guessing)."""
+    retry_at = locked_until(db, platform, user_id, now)
+    if retry_at is not None:
+        return Redemption("rate_limited", retry_at=retry_at)
+    who = f"{platform}:{user_id}"
+    normal = normalise_code(code)
+    invite = db.scalar(select(Invite).where(Invite.code_hash == hash_code(normal))) if normal else None
+    person = db.get(Person, invite.person_id) if invite is not None else None
+    if invite is None or person is None or person.erased_at is not None:
+        return _failed(db, platform, user_id, now, "unknown")
+    if invite.used_at is not None:
+        if invite.used_by == who and person.active:
+            return Redemption("linked", person)  # the same account opening its link twice: harmless
+        return _failed(db, platform, user_id, now, "used")
+    if invite.expires_at <= now:
+        return _failed(db, platform, user_id, now, "expired")
+    ident = db.scalar(select(Identity).where(Identity.platform == platform, Identity.platform_user_id == user_id))
+    if ident is not None and ident.person_id != person.id:
+        other = ident.person
+        if other.active and other.erased_at is None:
+            # Never silently move an account from one member to another: one account, one person.
+            return Redemption("other_account", other)
+    membership.link_identity(db, person, platform, user_id, now)
+    invite.used_at, invite.used_by = now, who
+    reactivated = not person.active
+    person.active = True
+    audit.record(
+        db,
+        now,
+        "invite.redeem",
+        actor=person,
+        office_id=person.office_id,
+        target=person.slug,
+        detail=f"{who} relié (invitation n°{invite.id})" + (", accès rétabli" if reactivated else ""),
+    )
+    return Redemption("linked", person, reactivated=reactivated)
+
+
+def _failed(db: Session, platform: str, user_id: str, now: datetime, outcome: Outcome) -> Redemption:
+    db.add(GateAttempt(platform=platform, platform_user_id=user_id, at=now))
+    log.info("code d'invitation refusé (%s) pour %s:%s", outcome, platform, user_id)
+    return Redemption(outcome)
+
+
+# -- join requests ------------------------------------------------------------------------------------
+
+Reason = Literal["unknown", "revoked", "other_office", "role"]
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    approve: bool
+    private_message: Reply | None = None  # for the requester (declined: why, and what to do)
+    staff_notices: tuple[OutMessage, ...] = ()  # already put in the outbox
+    reason: Reason | None = None
+
+
+def decide_join(
+    app: App,
+    platform: str,
+    chat_id: str,
+    user_id: str,
+    *,
+    display_name: str = "",
+    language: str | None = None,
+) -> JoinDecision:
+    """Someone asked to join a group: linked people with the right role get in, others are told why
+    in private while the équipe group and the audit log hear about it."""
+    now = app.clock.now()
+    with app.sessions.begin() as db:
+        group = membership.find_group(db, platform, chat_id)
+        if group is None:
+            return JoinDecision(False)  # not one of ours: nothing to tell anyone
+        office = db.get(Office, group.office_id)
+        member = membership.resolve(db, platform, user_id, now, display_name)
+        person = member.person
+        reason: Reason | None = None
+        if person is None:
+            reason = "unknown"
+        elif not person.active or person.erased_at is not None:
+            reason = "revoked"
+        elif person.office_id != group.office_id and member.role < Role.ADMIN:
+            reason = "other_office"
+        elif not may_join(member.role, group.kind):
+            reason = "role"
+        who = f"{platform}:{user_id}"
+        target = person.slug if person is not None else who
+        office_lang = office.language if office is not None else None
+        if reason is None:
+            audit.record(
+                db, now, "join.approve", office_id=group.office_id, target=target, detail=f"{who} → {group.title}"
+            )
+            return JoinDecision(True)
+        audit.record(
+            db,
+            now,
+            "join.decline",
+            office_id=group.office_id,
+            target=target,
+            detail=f"{who} → {group.title} : {reason}",
+        )
+        lang = pick_language(person.language if person else None, language, office_lang, app.config.language)
+        private = Reply(t(lang, f"gate.join_declined.{reason}", group=group_title(group, lang)))
+        staff_lang = pick_language(office_lang, app.config.language)
+        label = display_name or (person.name if person is not None else "")
+        notice = Reply(
+            t(
+                staff_lang,
+                "gate.staff_declined",
+                who=label or user_id,
+                account=who,
+                group=group_title(group, staff_lang),
+                reason=t(staff_lang, f"gate.reason.{reason}"),
+            )
+        )
+        notices = tuple(
+            OutMessage(chat=ChatRef(g.platform, g.chat_id, title=g.title), reply=notice, meta={"kind": "gate"})
+            for g in _staff_groups(db, app, group.office_id, platform)
+        )
+    for message in notices:
+        app.outbox.put(message)
+    return JoinDecision(False, private, notices, reason)
+
+
+def _staff_groups(db: Session, app: App, office_id: str, platform: str) -> list[Group]:
+    groups = membership.office_groups(db, office_id, "equipe", app.platforms)
+    same = [g for g in groups if g.platform == platform]
+    return same or groups
+
+
+# -- revocation ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    person: Person
+    removals: tuple[MemberAction, ...]  # to put in the outbox (after commit, ideally)
+    was_active: bool
+
+    @property
+    def chats(self) -> int:
+        return len({(a.platform, a.chat_id) for a in self.removals})
+
+
+def revoke(
+    db: Session,
+    *,
+    person: Person,
+    now: datetime,
+    platforms: set[str],
+    actor: Person | None = None,
+    actor_label: str = "",
+) -> Revocation:
+    """Access ends now: the person is inactive, their unused invites die, and every group of the
+    office on every given platform gets a removal. Idempotent: revoking again re-sends the removals."""
+    was_active = person.active
+    person.active = False
+    pending = db.scalars(
+        select(Invite).where(Invite.person_id == person.id, Invite.used_at.is_(None), Invite.expires_at > now)
+    )
+    for invite in pending:
+        invite.expires_at = now
+    removals: list[MemberAction] = []
+    groups = db.scalars(select(Group).where(Group.office_id == person.office_id).order_by(Group.id))
+    for group in groups:
+        if group.platform == membership.CONSOLE or group.platform not in platforms:
+            continue
+        for ident in person.identities:
+            if ident.platform == group.platform:
+                removals.append(MemberAction(group.platform, group.chat_id, ident.platform_user_id))
+    audit.record(
+        db,
+        now,
+        "person.revoke",
+        actor=actor,
+        actor_label=actor_label,
+        office_id=person.office_id,
+        target=person.slug,
+        detail=f"{len(removals)} retrait(s) de groupe demandé(s)",
+    )
+    return Revocation(person, tuple(removals), was_active)
