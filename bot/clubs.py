@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
@@ -44,13 +44,46 @@ def zone_of(db: Db, office_id: str) -> ZoneInfo:
 # -- recurrence ---------------------------------------------------------------------------------------
 
 _ORDINALS = {
-    "1er": 1, "1re": 1, "premier": 1, "première": 1, "1": 1, "2e": 2, "deuxième": 2, "2": 2,
-    "3e": 3, "troisième": 3, "3": 3, "4e": 4, "quatrième": 4, "4": 4, "dernier": -1, "dernière": -1,
-}  # fmt: skip
-_WEEKDAYS = {"lundi": "MO", "mardi": "TU", "mercredi": "WE", "jeudi": "TH", "vendredi": "FR", "samedi": "SA",
-             "dimanche": "SU"}  # fmt: skip
-_MONTHS = ["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre",
-           "novembre", "decembre"]  # fmt: skip
+    "1er": 1,
+    "1re": 1,
+    "premier": 1,
+    "première": 1,
+    "1": 1,
+    "2e": 2,
+    "deuxième": 2,
+    "2": 2,
+    "3e": 3,
+    "troisième": 3,
+    "3": 3,
+    "4e": 4,
+    "quatrième": 4,
+    "4": 4,
+    "dernier": -1,
+    "dernière": -1,
+}
+_WEEKDAYS = {
+    "lundi": "MO",
+    "mardi": "TU",
+    "mercredi": "WE",
+    "jeudi": "TH",
+    "vendredi": "FR",
+    "samedi": "SA",
+    "dimanche": "SU",
+}
+_MONTHS = [
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
+]
 
 
 def _plain(word: str) -> str:
@@ -151,18 +184,32 @@ class SessionSpec:
 
 
 def create_series(
-    db: Db, office_id: str, spec: SessionSpec, rrule_text: str, start_local: datetime, now: datetime,
+    db: Db,
+    office_id: str,
+    spec: SessionSpec,
+    rrule_text: str,
+    start_local: datetime,
+    now: datetime,
     slug: str | None = None,
-) -> SessionSeries:  # fmt: skip
+) -> SessionSeries:
     spec.check()
     zone = zone_of(db, office_id)
     check_series_times(rrule_text, start_local, zone)
     series = SessionSeries(
-        slug=slug, office_id=office_id, title=spec.title.strip(), kind=spec.kind,
-        rrule=rrule_text.strip().removeprefix("RRULE:"), start_local=start_local.strftime(_LOCAL_FMT),
-        duration_minutes=spec.duration_minutes, location=spec.location, video_url=spec.video_url,
-        capacity=spec.capacity, min_attendance=spec.min_attendance, created_at=now, active=True,
-    )  # fmt: skip
+        slug=slug,
+        office_id=office_id,
+        title=spec.title.strip(),
+        kind=spec.kind,
+        rrule=rrule_text.strip().removeprefix("RRULE:"),
+        start_local=start_local.strftime(_LOCAL_FMT),
+        duration_minutes=spec.duration_minutes,
+        location=spec.location,
+        video_url=spec.video_url,
+        capacity=spec.capacity,
+        min_attendance=spec.min_attendance,
+        created_at=now,
+        active=True,
+    )
     db.add(series)
     db.flush()
     if not local_occurrences(series, now, now + HORIZON, zone):
@@ -176,11 +223,20 @@ def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetim
     if starts_at <= now:
         raise ClubError("klub.in_past")
     row = Session(
-        office_id=office_id, title=spec.title.strip(), kind=spec.kind, starts_at=starts_at,
-        duration_minutes=spec.duration_minutes, location=spec.location, video_url=spec.video_url,
-        capacity=spec.capacity, min_attendance=spec.min_attendance, status="scheduled", revision=0,
-        created_at=now, updated_at=now,
-    )  # fmt: skip
+        office_id=office_id,
+        title=spec.title.strip(),
+        kind=spec.kind,
+        starts_at=starts_at,
+        duration_minutes=spec.duration_minutes,
+        location=spec.location,
+        video_url=spec.video_url,
+        capacity=spec.capacity,
+        min_attendance=spec.min_attendance,
+        status="scheduled",
+        revision=0,
+        created_at=now,
+        updated_at=now,
+    )
     db.add(row)
     db.flush()
     return row
@@ -200,18 +256,29 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
             if key in existing:
                 continue
             values = dict(
-                office_id=series.office_id, series_id=series.id, occurrence_key=key, title=series.title,
-                kind=series.kind, starts_at=when, duration_minutes=series.duration_minutes,
-                location=series.location, video_url=series.video_url, capacity=series.capacity,
-                min_attendance=series.min_attendance, status="scheduled", revision=0,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+                office_id=series.office_id,
+                series_id=series.id,
+                occurrence_key=key,
+                title=series.title,
+                kind=series.kind,
+                starts_at=when,
+                duration_minutes=series.duration_minutes,
+                location=series.location,
+                video_url=series.video_url,
+                capacity=series.capacity,
+                min_attendance=series.min_attendance,
+                status="scheduled",
+                revision=0,
+                created_at=now,
+                updated_at=now,
+            )
             # Several instances may extend the horizon at the same moment: the unique key settles it.
             insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-            stmt = insert(Session).values(**values).on_conflict_do_nothing(
-                index_elements=["series_id", "occurrence_key"]
+            stmt = (
+                insert(Session).values(**values).on_conflict_do_nothing(index_elements=["series_id", "occurrence_key"])
             )
-            created += db.execute(stmt).rowcount or 0
+            result = cast("CursorResult[Any]", db.execute(stmt))
+            created += result.rowcount or 0
     db.flush()
     return created
 
@@ -241,11 +308,14 @@ def find(db: Db, office_id: str, number: int) -> Session | None:
 
 
 def count(db: Db, session_id: int, status: str) -> int:
-    return db.scalar(
-        select(func.count()).select_from(Registration).where(
-            Registration.session_id == session_id, Registration.status == status
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Registration)
+            .where(Registration.session_id == session_id, Registration.status == status)
         )
-    ) or 0
+        or 0
+    )
 
 
 def places_left(db: Db, session: Session) -> int | None:
@@ -360,9 +430,7 @@ def cancel(db: Db, session: Session, reason: str, now: datetime) -> list[Person]
     session.revision += 1
     session.updated_at = now
     people = [
-        db.get(Person, r.person_id)
-        for status in ("yes", "waitlist")
-        for r in registrations(db, session.id, status)
+        db.get(Person, r.person_id) for status in ("yes", "waitlist") for r in registrations(db, session.id, status)
     ]
     db.flush()
     return [p for p in people if p is not None]
@@ -374,20 +442,34 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
         if db.scalar(select(SessionSeries.id).where(SessionSeries.slug == sc.id)) is not None:
             continue
         spec = SessionSpec(
-            title=sc.title, kind=sc.kind, duration_minutes=int(parse_duration(sc.duration).total_seconds() // 60),
-            location=sc.location, video_url=sc.video_url, capacity=sc.capacity, min_attendance=sc.min_attendance,
-        )  # fmt: skip
+            title=sc.title,
+            kind=sc.kind,
+            duration_minutes=int(parse_duration(sc.duration).total_seconds() // 60),
+            location=sc.location,
+            video_url=sc.video_url,
+            capacity=sc.capacity,
+            min_attendance=sc.min_attendance,
+        )
         start_local = datetime.strptime(sc.start, "%Y-%m-%d %H:%M")
         spec.check()
         zone = zone_of(db, sc.office)
         check_series_times(sc.rrule, start_local, zone)
         db.add(
             SessionSeries(
-                slug=sc.id, office_id=sc.office, title=sc.title, kind=sc.kind, rrule=sc.rrule,
-                start_local=start_local.strftime(_LOCAL_FMT), duration_minutes=spec.duration_minutes,
-                location=sc.location, video_url=sc.video_url, capacity=sc.capacity,
-                min_attendance=sc.min_attendance, created_at=now, active=True,
-            )  # fmt: skip
+                slug=sc.id,
+                office_id=sc.office,
+                title=sc.title,
+                kind=sc.kind,
+                rrule=sc.rrule,
+                start_local=start_local.strftime(_LOCAL_FMT),
+                duration_minutes=spec.duration_minutes,
+                location=sc.location,
+                video_url=sc.video_url,
+                capacity=sc.capacity,
+                min_attendance=sc.min_attendance,
+                created_at=now,
+                active=True,
+            )
         )
     db.flush()
 

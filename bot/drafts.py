@@ -18,8 +18,37 @@ from bot.storage.tables import Question
 def slugify(text: str, limit: int = 48) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     words = re.findall(r"[a-z0-9]+", folded)
-    stop = {"comment", "je", "on", "le", "la", "les", "de", "des", "du", "un", "une", "mon", "ma", "mes", "pour",
-            "est", "ce", "que", "qu", "a", "au", "aux", "et", "ou", "sur", "en", "il", "faut", "peut"}  # fmt: skip
+    stop = {
+        "comment",
+        "je",
+        "on",
+        "le",
+        "la",
+        "les",
+        "de",
+        "des",
+        "du",
+        "un",
+        "une",
+        "mon",
+        "ma",
+        "mes",
+        "pour",
+        "est",
+        "ce",
+        "que",
+        "qu",
+        "a",
+        "au",
+        "aux",
+        "et",
+        "ou",
+        "sur",
+        "en",
+        "il",
+        "faut",
+        "peut",
+    }
     slug = "-".join(w for w in words if w not in stop)[:limit].strip("-")
     return slug or "nouveau-tutoriel"
 
@@ -53,8 +82,9 @@ def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids
         "# À compléter (réponse en 3 à 10 lignes, lien d'aide officielle, étiquettes), puis à déplacer\n"
         "# dans le fichier du thème et à vérifier avec : klub faq check\n"
     )
-    body = yaml.safe_dump({"theme": q.theme or "À classer", "entries": [entry]}, allow_unicode=True,
-                          sort_keys=False, width=110)  # fmt: skip
+    body = yaml.safe_dump(
+        {"theme": q.theme or "À classer", "entries": [entry]}, allow_unicode=True, sort_keys=False, width=110
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{entry['id']}.yml"
     suffix = 2

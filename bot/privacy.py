@@ -11,9 +11,20 @@ from sqlalchemy.orm import Session as Db
 
 from bot import audit
 from bot.storage.tables import (
-    AuditLog, ConversationState, FaqFeedback, GateAttempt, Identity, Invite, LoginToken, Person, Question, QuestionEvent,
-    Registration, Session, Vote,
-)  # fmt: skip
+    AuditLog,
+    ConversationState,
+    FaqFeedback,
+    GateAttempt,
+    Identity,
+    Invite,
+    LoginToken,
+    Person,
+    Question,
+    QuestionEvent,
+    Registration,
+    Session,
+    Vote,
+)
 
 
 def export(db: Db, person: Person) -> dict[str, Any]:
@@ -22,18 +33,46 @@ def export(db: Db, person: Person) -> dict[str, Any]:
 
     regs = db.scalars(select(Registration).where(Registration.person_id == person.id))
     return {
-        "personne": {"identifiant": person.slug, "nom": person.name, "établissement": person.business,
-                     "catégorie": person.category, "office": person.office_id, "rôle": person.role,
-                     "langue": person.language, "actif": person.active, "créé le": iso(person.created_at)},
-        "comptes": [{"plateforme": i.platform, "identifiant": i.platform_user_id, "nom affiché": i.display_name,
-                     "relié le": iso(i.linked_at), "vu le": iso(i.last_seen_at)} for i in person.identities],
+        "personne": {
+            "identifiant": person.slug,
+            "nom": person.name,
+            "établissement": person.business,
+            "catégorie": person.category,
+            "office": person.office_id,
+            "rôle": person.role,
+            "langue": person.language,
+            "actif": person.active,
+            "créé le": iso(person.created_at),
+        },
+        "comptes": [
+            {
+                "plateforme": i.platform,
+                "identifiant": i.platform_user_id,
+                "nom affiché": i.display_name,
+                "relié le": iso(i.linked_at),
+                "vu le": iso(i.last_seen_at),
+            }
+            for i in person.identities
+        ],
         "inscriptions": [
-            {"séance": r.session_id, "titre": (s.title if (s := db.get(Session, r.session_id)) else ""),
-             "statut": r.status, "le": iso(r.updated_at)} for r in regs
+            {
+                "séance": r.session_id,
+                "titre": (s.title if (s := db.get(Session, r.session_id)) else ""),
+                "statut": r.status,
+                "le": iso(r.updated_at),
+            }
+            for r in regs
         ],
         "questions": [
-            {"n°": q.id, "texte": q.text, "anonyme": q.anonymous, "source": q.source, "statut": q.status,
-             "posée le": iso(q.created_at), "note de réponse": q.answer_note}
+            {
+                "n°": q.id,
+                "texte": q.text,
+                "anonyme": q.anonymous,
+                "source": q.source,
+                "statut": q.status,
+                "posée le": iso(q.created_at),
+                "note de réponse": q.answer_note,
+            }
             for q in db.scalars(select(Question).where(Question.person_id == person.id).order_by(Question.id))
         ],
         "votes": [v.question_id for v in db.scalars(select(Vote).where(Vote.person_id == person.id))],
@@ -41,7 +80,7 @@ def export(db: Db, person: Person) -> dict[str, Any]:
             {"tutoriel": f.entry_id, "question": f.query, "utile": f.useful, "le": iso(f.at)}
             for f in db.scalars(select(FaqFeedback).where(FaqFeedback.person_id == person.id))
         ],
-    }  # fmt: skip
+    }
 
 
 def export_json(db: Db, person: Person) -> str:
@@ -63,15 +102,19 @@ def forget(db: Db, person: Person, now: datetime, actor_label: str) -> int:
     db.execute(delete(LoginToken).where(LoginToken.person_id == person.id))
     db.execute(delete(ConversationState).where(ConversationState.person_id == person.id))
     for ident in list(person.identities):
-        db.execute(delete(GateAttempt).where(GateAttempt.platform == ident.platform,
-                                             GateAttempt.platform_user_id == ident.platform_user_id))  # fmt: skip
+        db.execute(
+            delete(GateAttempt).where(
+                GateAttempt.platform == ident.platform, GateAttempt.platform_user_id == ident.platform_user_id
+            )
+        )
     db.execute(delete(Identity).where(Identity.person_id == person.id))
     db.execute(update(AuditLog).where(AuditLog.actor_id == person.id).values(actor="(personne effacée)"))
     person.name, person.business, person.category, person.language = "(effacé)", "", "", None
     person.slug = f"efface-{person.id}"
     person.active, person.erased_at = False, now
-    audit.record(db, now, "person.erase", actor_label=actor_label, office_id=person.office_id,
-                 target=f"person:{person.id}")  # fmt: skip
+    audit.record(
+        db, now, "person.erase", actor_label=actor_label, office_id=person.office_id, target=f"person:{person.id}"
+    )
     db.flush()
     db.expire(person, ["identities"])
     return kept

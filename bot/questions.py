@@ -29,8 +29,11 @@ class QuestionError(ValueError):
 
 
 def event(db: Db, question: Question, now: datetime, action: str, actor: Person | None, detail: str = "") -> None:
-    db.add(QuestionEvent(question_id=question.id, at=now, actor_id=actor.id if actor else None, action=action,
-                         detail=detail))  # fmt: skip
+    db.add(
+        QuestionEvent(
+            question_id=question.id, at=now, actor_id=actor.id if actor else None, action=action, detail=detail
+        )
+    )
 
 
 def check_text(text: str) -> str:
@@ -43,18 +46,38 @@ def check_text(text: str) -> str:
 
 
 def create(
-    db: Db, office_id: str, person: Person | None, text: str, source: str, now: datetime, *,
-    anonymous: bool = False, platform: str = "", chat_kind: str = "", entry: str | None = None,
-    score: float | None = None, theme: str | None = None,
-) -> Question:  # fmt: skip
+    db: Db,
+    office_id: str,
+    person: Person | None,
+    text: str,
+    source: str,
+    now: datetime,
+    *,
+    anonymous: bool = False,
+    platform: str = "",
+    chat_kind: str = "",
+    entry: str | None = None,
+    score: float | None = None,
+    theme: str | None = None,
+) -> Question:
     """Write the question (and commit-ready flush) before anything acknowledges it."""
     session = clubs.next_session(db, office_id, now)
     q = Question(
-        office_id=office_id, person_id=person.id if person else None, anonymous=anonymous,
-        session_id=session.id if session else None, source=source, status="open", text=check_text(text),
-        platform=platform, chat_kind=chat_kind, matched_entry=entry, match_score=score, theme=theme,
-        created_at=now, updated_at=now,
-    )  # fmt: skip
+        office_id=office_id,
+        person_id=person.id if person else None,
+        anonymous=anonymous,
+        session_id=session.id if session else None,
+        source=source,
+        status="open",
+        text=check_text(text),
+        platform=platform,
+        chat_kind=chat_kind,
+        matched_entry=entry,
+        match_score=score,
+        theme=theme,
+        created_at=now,
+        updated_at=now,
+    )
     db.add(q)
     db.flush()
     event(db, q, now, "created", person, source)
@@ -77,11 +100,13 @@ def similar_open(db: Db, faq_similarity: object, q: Question, limit: int = 1) ->
     sim = faq_similarity  # a callable (a, b) -> float, from the FAQ normaliser
     rows = db.scalars(
         select(Question).where(
-            Question.office_id == q.office_id, Question.id != q.id, Question.status == "open",
+            Question.office_id == q.office_id,
+            Question.id != q.id,
+            Question.status == "open",
             Question.source == "advance",
             Question.session_id == q.session_id if q.session_id is not None else Question.session_id.is_(None),
         )
-    )  # fmt: skip
+    )
     scored = [(sim(q.text, other.text), other) for other in rows]  # type: ignore[operator]
     scored = [(s, o) for s, o in scored if s >= SIMILAR]
     scored.sort(key=lambda so: (-so[0], so[1].id))
@@ -130,8 +155,16 @@ def merge(db: Db, source: Question, target: Question, now: datetime, actor: Pers
     db.flush()
 
 
-def set_status(db: Db, q: Question, status: str, now: datetime, actor: Person | None, *, note: str | None = None,
-               reason: str | None = None) -> None:  # fmt: skip
+def set_status(
+    db: Db,
+    q: Question,
+    status: str,
+    now: datetime,
+    actor: Person | None,
+    *,
+    note: str | None = None,
+    reason: str | None = None,
+) -> None:
     q.status, q.updated_at = status, now
     if note is not None:
         q.answer_note = note
@@ -148,9 +181,10 @@ def agenda(db: Db, office_id: str, session_id: int | None, *, public: bool = Fal
     and the base could not answer stays between them and the office.
     """
     query = select(Question).where(
-        Question.office_id == office_id, Question.status == "open",
+        Question.office_id == office_id,
+        Question.status == "open",
         Question.session_id == session_id if session_id is not None else Question.session_id.is_(None),
-    )  # fmt: skip
+    )
     if public:
         query = query.where(Question.source == "advance")
     rows = db.scalars(query)
@@ -163,8 +197,9 @@ def answered_at(db: Db, office_id: str, session_id: int) -> list[Question]:
     return list(
         db.scalars(
             select(Question)
-            .where(Question.office_id == office_id, Question.session_id == session_id,
-                   Question.status == "answered_klub")  # fmt: skip
+            .where(
+                Question.office_id == office_id, Question.session_id == session_id, Question.status == "answered_klub"
+            )
             .order_by(Question.id)
         )
     )
@@ -185,12 +220,36 @@ class LogFilter:
     theme: str = ""
 
 
-COLUMNS = ("n°", "date", "office", "personne", "établissement", "catégorie", "question", "source", "statut",
-           "séance", "votes", "note de réponse", "tutoriel proposé", "score")  # fmt: skip
-SOURCE_LABELS = {"advance": "posée à l'avance", "faq_miss": "sans tutoriel", "low_confidence": "réponse incertaine",
-                 "not_useful": "réponse jugée inutile"}  # fmt: skip
-STATUS_LABELS = {"open": "ouverte", "answered_base": "répondue par la base", "answered_klub": "répondue au Klub",
-                 "dismissed": "écartée", "merged": "fusionnée", "withdrawn": "retirée"}  # fmt: skip
+COLUMNS = (
+    "n°",
+    "date",
+    "office",
+    "personne",
+    "établissement",
+    "catégorie",
+    "question",
+    "source",
+    "statut",
+    "séance",
+    "votes",
+    "note de réponse",
+    "tutoriel proposé",
+    "score",
+)
+SOURCE_LABELS = {
+    "advance": "posée à l'avance",
+    "faq_miss": "sans tutoriel",
+    "low_confidence": "réponse incertaine",
+    "not_useful": "réponse jugée inutile",
+}
+STATUS_LABELS = {
+    "open": "ouverte",
+    "answered_base": "répondue par la base",
+    "answered_klub": "répondue au Klub",
+    "dismissed": "écartée",
+    "merged": "fusionnée",
+    "withdrawn": "retirée",
+}
 
 
 def search(db: Db, flt: LogFilter) -> list[Question]:
@@ -223,22 +282,24 @@ def rows(db: Db, questions: list[Question]) -> list[list[str]]:
         hidden = q.anonymous or person is None or person.erased_at is not None
         session = db.get(Session, q.session_id) if q.session_id else None
         zone = zones.setdefault(q.office_id, clubs.zone_of(db, q.office_id))
-        out.append([
-            str(q.id),
-            q.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),  # type: ignore[arg-type]
-            q.office_id,
-            "anonyme" if hidden else person.name,  # type: ignore[union-attr]
-            "" if hidden else person.business,  # type: ignore[union-attr]
-            "" if hidden else person.category,  # type: ignore[union-attr]
-            q.text,
-            SOURCE_LABELS.get(q.source, q.source),
-            STATUS_LABELS.get(q.status, q.status),
-            session.starts_at.astimezone(zone).strftime("%Y-%m-%d") if session else "",  # type: ignore[arg-type]
-            str(votes(db, q.id)),
-            q.answer_note or q.dismiss_reason or "",
-            q.matched_entry or "",
-            f"{q.match_score:.2f}".replace(".", ",") if q.match_score is not None else "",
-        ])  # fmt: skip
+        out.append(
+            [
+                str(q.id),
+                q.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),  # type: ignore[arg-type]
+                q.office_id,
+                "anonyme" if hidden else person.name,  # type: ignore[union-attr]
+                "" if hidden else person.business,  # type: ignore[union-attr]
+                "" if hidden else person.category,  # type: ignore[union-attr]
+                q.text,
+                SOURCE_LABELS.get(q.source, q.source),
+                STATUS_LABELS.get(q.status, q.status),
+                session.starts_at.astimezone(zone).strftime("%Y-%m-%d") if session else "",  # type: ignore[arg-type]
+                str(votes(db, q.id)),
+                q.answer_note or q.dismiss_reason or "",
+                q.matched_entry or "",
+                f"{q.match_score:.2f}".replace(".", ",") if q.match_score is not None else "",
+            ]
+        )
     return out
 
 
@@ -278,8 +339,12 @@ def to_xlsx(table: list[list[str]]) -> bytes:
 
 def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tuple[str, int, list[Question]]]:
     """The most frequent topics among questions the base did not answer: (topic, count, examples)."""
-    unanswered = [q for q in search(db, flt) if q.status not in ("answered_base", "merged", "withdrawn")
-                  and (q.source != "advance" or q.matched_entry is None)]  # fmt: skip
+    unanswered = [
+        q
+        for q in search(db, flt)
+        if q.status not in ("answered_base", "merged", "withdrawn")
+        and (q.source != "advance" or q.matched_entry is None)
+    ]
     counts: Counter[str] = Counter()
     examples: dict[str, list[Question]] = {}
     words: dict[str, Counter[str]] = {}
@@ -291,7 +356,7 @@ def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tupl
         for stem in stems:
             counts[stem] += 1
             examples.setdefault(stem, []).append(q)
-    out = []
+    out: list[tuple[str, int, list[Question]]] = []
     for stem, n in counts.most_common():
         if n < 2 and out:
             break

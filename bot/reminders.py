@@ -68,9 +68,7 @@ class Reminders:
         offices = self._offices()
         longest_grace = max((parse_duration(o.reminders.grace) for o in offices.values()), default=timedelta(0))
         sessions = list(
-            db.scalars(
-                select(Session).where(Session.status.in_(clubs.ACTIVE), Session.starts_at > now - longest_grace)
-            )
+            db.scalars(select(Session).where(Session.status.in_(clubs.ACTIVE), Session.starts_at > now - longest_grace))
         )
         if not sessions:
             return []
@@ -138,44 +136,54 @@ class Reminders:
         due, self._plan = self._plan[:cut], self._plan[cut:]
         if not due:
             return 0
-        queued = 0
         grace = {o.id: parse_duration(o.reminders.grace) for o in self.app.config.offices}
+        ready: list[OutMessage] = []
         with self.app.sessions() as db:
             for item in due:
-                queued += self._fire(db, item, now, grace)
-                db.commit()
-        return queued
+                message = self._fire(db, item, now, grace)
+                if message is not None:
+                    ready.append(message)
+            # Claims are committed before anything is handed to an adapter: a crash in between loses
+            # nothing (claims without acknowledgement are taken over after the lease).
+            db.commit()
+        for message in ready:
+            self.app.outbox.put(message)
+        return len(ready)
 
     # -- one item -------------------------------------------------------------------------------------
 
-    def _fire(self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta]) -> int:
+    def _fire(self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta]) -> OutMessage | None:
         session = db.get(Session, item.session_id)
         if session is None or session.status not in clubs.ACTIVE:
-            return 0
+            return None
         chat, person = self._recipient(db, item.recipient)
         if chat is None:
-            return 0  # not reachable on this instance's platforms: leave it to an instance that can
+            return None  # not reachable on this instance's platforms: leave it to an instance that can
         late = now - item.due_at
         if late > grace.get(session.office_id, timedelta(0)):
             if self._claim(db, item, now, "dropped"):
-                log.warning("rappel abandonné (retard %s) : séance %s, %s, %s", late, session.id, item.offset_key,
-                            item.recipient)  # fmt: skip
-            return 0
+                log.warning(
+                    "rappel abandonné (retard %s) : séance %s, %s, %s",
+                    late,
+                    session.id,
+                    item.offset_key,
+                    item.recipient,
+                )
+            return None
         kind = item.offset_key.split(":", 1)[0]
         if kind == "alert":
             yes = clubs.count(db, session.id, "yes")
             if yes >= (session.min_attendance or 0):
                 self._claim(db, item, now, "skipped")
-                return 0
+                return None
         ledger_id = self._claim(db, item, now, "claimed")
         if ledger_id is None:
-            return 0
+            return None
         from bot.handlers import clubs as views  # the wording lives with the chat handlers
 
         offset = parse_duration(item.offset_key.split(":", 1)[1].split("@", 1)[0])
         reply = views.reminder_reply(self.app, db, session, kind, offset, person)
-        self.app.outbox.put(OutMessage(chat, reply, ledger_id=ledger_id))
-        return 1
+        return OutMessage(chat, reply, ledger_id=ledger_id)
 
     def _recipient(self, db: Db, recipient: str) -> tuple[ChatRef | None, Person | None]:
         what, _, ident = recipient.partition(":")
@@ -192,15 +200,18 @@ class Reminders:
     def _claim(self, db: Db, item: Item, now: datetime, status: str) -> int | None:
         """Insert the ledger row; None if another instance (or an earlier run) already holds it."""
         values = dict(
-            session_id=item.session_id, offset_key=item.offset_key, recipient=item.recipient, due_at=item.due_at,
-            status=status, claimed_by=self.app.instance, claimed_at=now,
-        )  # fmt: skip
-        dialect = db.get_bind().dialect.name
-        stmt = (postgresql.insert(Delivery) if dialect == "postgresql" else sqlite.insert(Delivery)).values(**values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["session_id", "offset_key", "recipient"]).returning(
-            Delivery.id
+            session_id=item.session_id,
+            offset_key=item.offset_key,
+            recipient=item.recipient,
+            due_at=item.due_at,
+            status=status,
+            claimed_by=self.app.instance,
+            claimed_at=now,
         )
-        new_id = db.scalar(stmt)
+        dialect = db.get_bind().dialect.name
+        insert = (postgresql.insert(Delivery) if dialect == "postgresql" else sqlite.insert(Delivery)).values(**values)
+        claim = insert.on_conflict_do_nothing(index_elements=["session_id", "offset_key", "recipient"])
+        new_id = db.scalar(claim.returning(Delivery.id))
         if new_id is not None:
             return int(new_id)
         if status != "claimed":

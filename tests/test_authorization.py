@@ -9,8 +9,12 @@ from bot.roles import Role
 
 from .helpers import plain, say
 
-SPEAKERS = {Role.GUEST: "inconnu", Role.PROVIDER: "gite-du-moulin", Role.STAFF: "julien-accueil",
-            Role.ANT: "camille-ant"}  # fmt: skip
+SPEAKERS = {
+    Role.GUEST: "inconnu",
+    Role.PROVIDER: "gite-du-moulin",
+    Role.STAFF: "julien-accueil",
+    Role.ANT: "camille-ant",
+}
 REFUSALS = ("Klub est réservé aux prestataires", "La commande /")  # how the core's single check starts
 COMMANDS = [c for c in all_commands() if c.name not in ("start",)]
 
@@ -33,9 +37,20 @@ def test_nothing_leaks_across_offices(app: App) -> None:
     say(app, "gite-du-moulin", "/question anonyme Une question de l'office des Trois Vallées ?")
     say(app, "gite-du-moulin", "/inscrire 1")
     other = {"who": "nadia-ant", "chat": "equipe", "office": "ot-haut-plateau"}
-    for command in ("/voter 1", "/repondu 1 note", "/ecarter 1 non", "/fusionner 1 1", "/reporter 1 2",
-                    "/inscrits 1", "/annuler 1 neige", "/deplacer 1 2026-12-10 18:30", "/annoncer 1",
-                    "/inscrire 1", "/modifier 1 x", "/supprimer 1"):  # fmt: skip
+    for command in (
+        "/voter 1",
+        "/repondu 1 note",
+        "/ecarter 1 non",
+        "/fusionner 1 1",
+        "/reporter 1 2",
+        "/inscrits 1",
+        "/annuler 1 neige",
+        "/deplacer 1 2026-12-10 18:30",
+        "/annoncer 1",
+        "/inscrire 1",
+        "/modifier 1 x",
+        "/supprimer 1",
+    ):
         text = plain(say(app, other["who"], command, chat=other["chat"], office=other["office"]))
         assert "Trois Vallées" not in text and "Marie" not in text, command
         assert "Je ne trouve pas" in text or "pas la vôtre" in text, f"{command}: {text}"

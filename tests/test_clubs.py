@@ -24,8 +24,13 @@ def test_recurrence_stays_at_local_time_across_both_clock_changes(app: App) -> N
     with app.sessions() as db:
         sessions = db.query(Session).filter(Session.series_id.isnot(None)).order_by(Session.starts_at).all()
         local = [s.starts_at.astimezone(PARIS) for s in sessions]
-    assert [d.strftime("%m-%d %H:%M") for d in local[:5]] == ["12-03 18:30", "01-07 18:30", "02-04 18:30",
-                                                               "03-04 18:30", "04-01 18:30"]  # fmt: skip
+    assert [d.strftime("%m-%d %H:%M") for d in local[:5]] == [
+        "12-03 18:30",
+        "01-07 18:30",
+        "02-04 18:30",
+        "03-04 18:30",
+        "04-01 18:30",
+    ]
     # April is after the spring change: the UTC hour differs, the wall clock does not.
     assert sessions[0].starts_at.hour == 17 and sessions[4].starts_at.hour == 16
     assert all(d.month in (10, 11, 12, 1, 2, 3, 4) for d in local)
@@ -56,8 +61,14 @@ def test_impossible_and_ambiguous_local_times() -> None:
 
 def test_series_at_a_missing_hour_is_refused(app: App) -> None:
     with app.sessions() as db, pytest.raises(TimeInputError):
-        clubs.create_series(db, "ot-trois-vallees", SessionSpec("Nuit"), "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-                            datetime(2027, 1, 1, 2, 30), app.clock.now())  # fmt: skip
+        clubs.create_series(
+            db,
+            "ot-trois-vallees",
+            SessionSpec("Nuit"),
+            "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+            datetime(2027, 1, 1, 2, 30),
+            app.clock.now(),
+        )
 
 
 @pytest.mark.parametrize(
@@ -104,8 +115,13 @@ def test_register_twice_and_unregister_when_not_registered(app: App) -> None:
 
 def test_waitlist_promotion_notifies_in_private(app: App, clock: ManualClock) -> None:
     with app.sessions.begin() as db:
-        row = clubs.create_one_off(db, "ot-trois-vallees", SessionSpec("Atelier", "atelier", capacity=1),
-                                   paris("2026-12-10 14:00"), clock.now())  # fmt: skip
+        row = clubs.create_one_off(
+            db,
+            "ot-trois-vallees",
+            SessionSpec("Atelier", "atelier", capacity=1),
+            paris("2026-12-10 14:00"),
+            clock.now(),
+        )
         number = row.id
     say(app, "gite-du-moulin", f"/inscrire {number}")
     assert "liste d'attente, position 1" in plain(say(app, "camping-les-pins", f"/inscrire {number}"))
@@ -143,8 +159,9 @@ def test_ics_has_stable_uids_and_marks_cancellations(app: App) -> None:
 def test_config_series_is_seeded_once(app: App, config: object) -> None:
     from bot.bootstrap import bootstrap
 
-    again = bootstrap(app.config, clock=app.clock, database_url=str(app.engine.url.render_as_string(False)),
-                      migrate=False)  # fmt: skip
+    again = bootstrap(
+        app.config, clock=app.clock, database_url=str(app.engine.url.render_as_string(False)), migrate=False
+    )
     with again.sessions() as db:
         assert db.query(Session).filter(Session.series_id.isnot(None)).count() > 0
         keys = [s.occurrence_key for s in db.query(Session).filter(Session.series_id.isnot(None))]

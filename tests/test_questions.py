@@ -36,9 +36,13 @@ def test_question_is_stored_before_it_is_acknowledged(app: App) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("/question", "Usage : /question"), ("/question    ", "Usage : /question"), ("/question anonyme", "Usage"),
-     ("/question " + "x" * 1001, "Votre question fait 1001 caractères : 1000 au plus")],
-)  # fmt: skip
+    [
+        ("/question", "Usage : /question"),
+        ("/question    ", "Usage : /question"),
+        ("/question anonyme", "Usage"),
+        ("/question " + "x" * 1001, "Votre question fait 1001 caractères : 1000 au plus"),
+    ],
+)
 def test_bad_questions_are_refused_and_change_nothing(app: App, text: str, expected: str) -> None:
     assert expected in plain(say(app, "gite-du-moulin", text))
     assert count(app) == 0
@@ -115,8 +119,9 @@ def test_ant_actions_need_the_role_and_stay_in_the_office(app: App) -> None:
     say(app, "gite-du-moulin", "/question Comment parler de la taxe de séjour ?")
     for command in ("/repondu 1 ok", "/ecarter 1 non", "/fusionner 1 1", "/compte-rendu", "/reporter 1 4"):
         assert "réservée" in plain(say(app, "camping-les-pins", command))
-    assert "Je ne trouve pas de question n°1" in plain(say(app, "nadia-ant", "/repondu 1 ok", chat="equipe",
-                                                            office="ot-haut-plateau"))  # fmt: skip
+    assert "Je ne trouve pas de question n°1" in plain(
+        say(app, "nadia-ant", "/repondu 1 ok", chat="equipe", office="ot-haut-plateau")
+    )
     assert "reportée" in plain(say(app, "camille-ant", "/reporter 1 4", chat="equipe"))
     assert "Usage" in plain(say(app, "camille-ant", "/repondu 1", chat="equipe"))
 
@@ -129,7 +134,7 @@ def test_staff_sees_the_agenda_but_cannot_answer(app: App) -> None:
 
 
 def _seed(app: App) -> None:
-    say(app, "gite-du-moulin", "/question anonyme Que faire d'un avis injurieux ; \"vraiment\" ?")
+    say(app, "gite-du-moulin", '/question anonyme Que faire d\'un avis injurieux ; "vraiment" ?')
     say(app, "camping-les-pins", "/question Comment parler de la taxe de séjour ?")
     say(app, "canoe-aventure", "/voter 2")
     say(app, "camille-ant", "/repondu 2 Voir la fiche de l'office", chat="equipe")
@@ -145,7 +150,7 @@ def test_csv_export_opens_in_french_excel(app: App) -> None:
     assert rows[0][:4] == ["n°", "date", "office", "personne"]
     assert len(rows) == 3  # the other office's question is not there
     first, second = rows[1], rows[2]
-    assert first[3] == "anonyme" and first[4] == "" and first[6] == "Que faire d'un avis injurieux ; \"vraiment\" ?"
+    assert first[3] == "anonyme" and first[4] == "" and first[6] == 'Que faire d\'un avis injurieux ; "vraiment" ?'
     assert second[3] == "Thomas Bernard" and second[8] == "répondue au Klub" and second[10] == "1"
     assert second[11] == "Voir la fiche de l'office"
 

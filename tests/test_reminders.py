@@ -57,12 +57,14 @@ def test_each_reminder_fires_once_at_its_time(app: App, clock: ManualClock) -> N
     kinds = [(m.chat.chat_id, m.reply.text.split("\n")[0]) for m in sent]
     assert kinds == [
         ("ot-trois-vallees:prestataires", "⏰ Rappel : c'est dans 7 jours !"),
-        ("ot-trois-vallees:equipe", "⚠️ Séance n°1 : 2 inscrit(s) pour 4 minimum. Maintenir ou annuler ? "
-         "(/annuler 1 trop peu d'inscrits)"),
+        (
+            "ot-trois-vallees:equipe",
+            "⚠️ Séance n°1 : 2 inscrit(s) pour 4 minimum. Maintenir ou annuler ? (/annuler 1 trop peu d'inscrits)",
+        ),
         ("ot-trois-vallees:prestataires", "⏰ Rappel : c'est demain !"),
         ("gite-du-moulin", "⏰ Votre séance commence dans 2 heures."),
         ("camping-les-pins", "⏰ Votre séance commence dans 2 heures."),
-    ]  # fmt: skip
+    ]
     assert all(v == 1 for v in ledger(app).values())
     assert run_to(app, clock, paris("2026-12-04 09:00")) == []
 
@@ -76,8 +78,9 @@ def test_no_alert_when_enough_people_registered(app: App, clock: ManualClock) ->
     assert ledger(app)["alert:3d:group:5:skipped"] == 1
 
 
-def test_restart_rebuilds_the_plan_and_never_repeats(app: App, clock: ManualClock, config: Config,
-                                                     database_url: str) -> None:  # fmt: skip
+def test_restart_rebuilds_the_plan_and_never_repeats(
+    app: App, clock: ManualClock, config: Config, database_url: str
+) -> None:
     first = run_to(app, clock, J7 + timedelta(minutes=1))
     assert len(first) == 1
     app.close()
@@ -103,8 +106,9 @@ def test_missed_while_down_is_sent_late_within_grace(config: Config, clock: Manu
     back.close()
 
 
-def test_missed_beyond_grace_is_dropped_and_logged(config: Config, clock: ManualClock, database_url: str,
-                                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_missed_beyond_grace_is_dropped_and_logged(
+    config: Config, clock: ManualClock, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     clock.set(J7 + timedelta(hours=7))
     app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
     with caplog.at_level(logging.WARNING, logger="bot.reminders"):
@@ -115,8 +119,9 @@ def test_missed_beyond_grace_is_dropped_and_logged(config: Config, clock: Manual
     app.close()
 
 
-def test_claim_without_acknowledgement_is_taken_over_after_the_lease(config: Config, clock: ManualClock,
-                                                                     database_url: str) -> None:  # fmt: skip
+def test_claim_without_acknowledgement_is_taken_over_after_the_lease(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
     clock.set(J7)
     crashed = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
     crashed.tick()
@@ -144,8 +149,9 @@ def test_moved_session_gets_fresh_reminders_and_cancelled_gets_none(app: App, cl
     assert not any("7 janvier" in d for d in dates)
 
 
-def test_two_instances_on_one_database_send_each_reminder_once(config: Config, clock: ManualClock,
-                                                                database_url: str) -> None:  # fmt: skip
+def test_two_instances_on_one_database_send_each_reminder_once(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
     a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
     b = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="b")
     for who in ("gite-du-moulin", "camping-les-pins", "canoe-aventure"):
@@ -166,10 +172,22 @@ def test_two_instances_on_one_database_send_each_reminder_once(config: Config, c
         except BaseException as exc:  # surfaced below: a thread's exception must fail the test
             errors.append(exc)
 
-    moments = sorted({d for d in (a.next_due(clock.now()),) if d} | {
-        paris(x) for x in ("2026-11-26 18:30", "2026-11-30 18:30", "2026-12-02 18:30", "2026-12-03 16:30",
-                           "2026-12-31 18:30", "2027-01-04 18:30", "2027-01-06 18:30", "2027-01-07 16:30")
-    })  # fmt: skip
+    moments = sorted(
+        {d for d in (a.next_due(clock.now()),) if d}
+        | {
+            paris(x)
+            for x in (
+                "2026-11-26 18:30",
+                "2026-11-30 18:30",
+                "2026-12-02 18:30",
+                "2026-12-03 16:30",
+                "2026-12-31 18:30",
+                "2027-01-04 18:30",
+                "2027-01-06 18:30",
+                "2027-01-07 16:30",
+            )
+        }
+    )
     for moment in moments:
         clock.set(moment)
         threads = [threading.Thread(target=worker, args=(inst, moment)) for inst in (a, b)]

@@ -21,9 +21,11 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("questions", help="le journal des questions de l'office")
     qsub = p.add_subparsers(dest="questions_command", metavar="ACTION")
     qsub.required = True
-    for name, func, help_ in (("list", list_questions, "afficher le journal"),
-                              ("export", export, "exporter le journal (CSV pour Excel, ou XLSX)"),
-                              ("gaps", gaps, "les sujets les plus demandés sans tutoriel")):  # fmt: skip
+    for name, func, help_ in (
+        ("list", list_questions, "afficher le journal"),
+        ("export", export, "exporter le journal (CSV pour Excel, ou XLSX)"),
+        ("gaps", gaps, "les sujets les plus demandés sans tutoriel"),
+    ):
         q = qsub.add_parser(name, help=help_)
         q.add_argument("--office", required=True, help="identifiant de l'office")
         q.add_argument("--from", dest="start", help="depuis cette date (AAAA-MM-JJ, incluse)")
@@ -45,16 +47,24 @@ def _open(args: argparse.Namespace) -> tuple[App, LogFilter]:
         with app.sessions() as db:
             zone = clubs.zone_of(db, args.office)
         start = localize(datetime.combine(parse_date(args.start), datetime.min.time()), zone) if args.start else None
-        end = (localize(datetime.combine(parse_date(args.end), datetime.min.time()), zone) + timedelta(days=1)
-               if args.end else None)  # fmt: skip
+        end = (
+            localize(datetime.combine(parse_date(args.end), datetime.min.time()), zone) + timedelta(days=1)
+            if args.end
+            else None
+        )
     except TimeInputError as exc:
         app.close()
         raise CliError(f"date invalide « {exc.kwargs.get('text', '')} » (attendu AAAA-MM-JJ)") from exc
     if start and end and end <= start:
         app.close()
         raise CliError("--to doit être après --from")
-    flt = LogFilter(office_ids=(args.office,), start=start, end=end, statuses=tuple(args.status or ()),
-                    sources=tuple(args.source or ()))  # fmt: skip
+    flt = LogFilter(
+        office_ids=(args.office,),
+        start=start,
+        end=end,
+        statuses=tuple(args.status or ()),
+        sources=tuple(args.source or ()),
+    )
     return app, flt
 
 
@@ -69,7 +79,7 @@ def list_questions(args: argparse.Namespace) -> int:
         print("Aucune question pour ces critères.")
         return 0
     for row in table:
-        number, date, _, person, business, _, text, source, status, session, votes, note, entry, score = row
+        number, date, _, person, business, _, text, source, status, _session, votes, note, entry, score = row
         who = f"{person} ({business})" if business else person
         extra = f" · tutoriel {entry} {score}" if entry else ""
         print(f"n°{number} {date} · {who} · {source} · {status} · 👍 {votes}{extra}")
@@ -86,8 +96,14 @@ def export(args: argparse.Namespace) -> int:
         with app.sessions.begin() as db:
             table = questions.rows(db, questions.search(db, flt))
             data = questions.to_csv(table) if args.format == "csv" else questions.to_xlsx(table)
-            audit.record(db, app.clock.now(), "questions.export", actor_label="ligne de commande",
-                         office_id=args.office, detail=f"{len(table)} questions, {args.format}")  # fmt: skip
+            audit.record(
+                db,
+                app.clock.now(),
+                "questions.export",
+                actor_label="ligne de commande",
+                office_id=args.office,
+                detail=f"{len(table)} questions, {args.format}",
+            )
     finally:
         app.close()
     path = Path(args.output or f"questions-{args.office}.{args.format}")

@@ -93,11 +93,14 @@ def create(args: argparse.Namespace) -> int:
             now = app.clock.now()
             try:
                 spec = SessionSpec(
-                    title=args.title, kind=args.kind,
+                    title=args.title,
+                    kind=args.kind,
                     duration_minutes=int(parse_duration(args.duration).total_seconds() // 60),
-                    location=args.location, video_url=args.video_url, capacity=args.capacity,
+                    location=args.location,
+                    video_url=args.video_url,
+                    capacity=args.capacity,
                     min_attendance=args.min_attendance,
-                )  # fmt: skip
+                )
                 zone = clubs.zone_of(db, args.office)
                 if args.date:
                     row = clubs.create_one_off(db, args.office, spec, parse_local(args.date, args.time, zone), now)

@@ -39,7 +39,9 @@ def _changed(ctx: Ctx) -> None:
 def describe(app: App, db: Db, session: Session, lang: str, *, details: bool = True) -> Safe:
     """The card of a session: title, when, where, places."""
     zone = clubs.zone_of(db, session.office_id)
-    lines = [t(lang, "klub.card_title", number=session.id, title=session.title, kind=t(lang, f"klub.kind_{session.kind}"))]
+    lines = [
+        t(lang, "klub.card_title", number=session.id, title=session.title, kind=t(lang, f"klub.kind_{session.kind}"))
+    ]
     lines.append(t(lang, "klub.card_when", when=fmt_when(session.starts_at, zone, lang)))
     if session.status == "cancelled":
         lines.append(t(lang, "klub.card_cancelled", reason=session.cancel_reason or "—"))
@@ -79,7 +81,9 @@ def reminder_reply(app: App, db: Db, session: Session, kind: str, offset: timede
         text = t(lang, "klub.alert_low", yes=yes, minimum=session.min_attendance or 0, number=session.id)
         buttons = ((Button(t(lang, "klub.button_announce"), f"/annoncer {session.id}"),),)
         return Reply(Safe(text + "\n" + card), buttons=buttons)
-    return Reply(Safe(t(lang, "klub.reminder_group", delay=delay) + "\n" + card), buttons=register_buttons(lang, session))
+    return Reply(
+        Safe(t(lang, "klub.reminder_group", delay=delay) + "\n" + card), buttons=register_buttons(lang, session)
+    )
 
 
 # -- provider commands --------------------------------------------------------------------------------
@@ -95,7 +99,7 @@ def prochain(ctx: Ctx, args: str) -> list[Reply]:
     session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
     if session is None:
         return ctx.say("klub.none_planned")
-    lines = [describe(ctx.app, ctx.db, session, ctx.lang)]
+    lines: list[str] = [describe(ctx.app, ctx.db, session, ctx.lang)]
     if ctx.person is not None:
         reg = clubs.registration_of(ctx.db, session.id, ctx.person.id)
         if reg is not None and reg.status == "yes":
@@ -198,8 +202,21 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         return ctx.say("klub.create_usage")
     try:
         opts = _options(args)
-        known = {"titre", "type", "date", "heure", "quand", "mois", "debut", "duree", "lieu", "lien", "places",
-                 "min", "rrule"}  # fmt: skip
+        known = {
+            "titre",
+            "type",
+            "date",
+            "heure",
+            "quand",
+            "mois",
+            "debut",
+            "duree",
+            "lieu",
+            "lien",
+            "places",
+            "min",
+            "rrule",
+        }
         unknown = sorted(set(opts) - known)
         if unknown:
             raise ClubError("klub.unknown_option", text=unknown[0])
@@ -208,18 +225,28 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         except ValueError as exc:
             raise ClubError("klub.bad_duration") from exc
         spec = SessionSpec(
-            title=opts.get("titre", ""), kind=opts.get("type", "klub"), duration_minutes=minutes,
-            location=opts.get("lieu", ""), video_url=opts.get("lien", ""), capacity=_int(opts, "places"),
+            title=opts.get("titre", ""),
+            kind=opts.get("type", "klub"),
+            duration_minutes=minutes,
+            location=opts.get("lieu", ""),
+            video_url=opts.get("lien", ""),
+            capacity=_int(opts, "places"),
             min_attendance=_int(opts, "min"),
-        )  # fmt: skip
+        )
         zone = clubs.zone_of(ctx.db, ctx.office.id)
         if "heure" not in opts:
             raise ClubError("klub.missing_time")
         if "date" in opts:
             starts = parse_local(opts["date"], opts["heure"], zone)
             session = clubs.create_one_off(ctx.db, ctx.office.id, spec, starts, ctx.now)
-            audit.record(ctx.db, ctx.now, "session.create", actor=ctx.person, office_id=ctx.office.id,
-                         target=f"session:{session.id}")  # fmt: skip
+            audit.record(
+                ctx.db,
+                ctx.now,
+                "session.create",
+                actor=ctx.person,
+                office_id=ctx.office.id,
+                target=f"session:{session.id}",
+            )
             _changed(ctx)
             return [Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))]
         if "quand" not in opts and "rrule" not in opts:
@@ -230,8 +257,15 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         series = clubs.create_series(ctx.db, ctx.office.id, spec, rule, start_local, ctx.now)
     except (ClubError, TimeInputError) as exc:
         return _fail(ctx, exc)
-    audit.record(ctx.db, ctx.now, "series.create", actor=ctx.person, office_id=ctx.office.id,
-                 target=f"series:{series.id}", detail=series.rrule)  # fmt: skip
+    audit.record(
+        ctx.db,
+        ctx.now,
+        "series.create",
+        actor=ctx.person,
+        office_id=ctx.office.id,
+        target=f"series:{series.id}",
+        detail=series.rrule,
+    )
     _changed(ctx)
     upcoming = [s for s in clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=50) if s.series_id == series.id]
     lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=series.rrule)]
@@ -246,11 +280,23 @@ def annoncer(ctx: Ctx, args: str) -> list[Reply]:
     if session.status == "cancelled":
         return ctx.say("klub.is_cancelled")
     lang = ctx.app.config.language
-    text = Safe(t(lang, "klub.announce", kind=t(lang, f"klub.kind_{session.kind}")) + "\n" + describe(ctx.app, ctx.db, session, lang))
-    sent = notify.to_groups(ctx.app, ctx.db, session.office_id, "prestataires", Reply(text, buttons=register_buttons(lang, session)))
+    text = Safe(
+        t(lang, "klub.announce", kind=t(lang, f"klub.kind_{session.kind}"))
+        + "\n"
+        + describe(ctx.app, ctx.db, session, lang)
+    )
+    sent = notify.to_groups(
+        ctx.app, ctx.db, session.office_id, "prestataires", Reply(text, buttons=register_buttons(lang, session))
+    )
     session.announced_at = ctx.now
-    audit.record(ctx.db, ctx.now, "session.announce", actor=ctx.person, office_id=session.office_id,
-                 target=f"session:{session.id}")  # fmt: skip
+    audit.record(
+        ctx.db,
+        ctx.now,
+        "session.announce",
+        actor=ctx.person,
+        office_id=session.office_id,
+        target=f"session:{session.id}",
+    )
     return ctx.say("klub.announced", count=sent)
 
 
@@ -268,18 +314,41 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
         return _fail(ctx, exc)
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
-    audit.record(ctx.db, ctx.now, "session.move", actor=ctx.person, office_id=session.office_id,
-                 target=f"session:{session.id}", detail=f"{old.isoformat()} -> {new_start.isoformat()}")  # fmt: skip
+    audit.record(
+        ctx.db,
+        ctx.now,
+        "session.move",
+        actor=ctx.person,
+        office_id=session.office_id,
+        target=f"session:{session.id}",
+        detail=f"{old.isoformat()} -> {new_start.isoformat()}",
+    )
     lang = ctx.app.config.language
-    notice = t(lang, "klub.moved_notice", title=session.title, old=fmt_when(old, zone, lang),
-               new=fmt_when(new_start, zone, lang))  # fmt: skip
+    notice = t(
+        lang,
+        "klub.moved_notice",
+        title=session.title,
+        old=fmt_when(old, zone, lang),
+        new=fmt_when(new_start, zone, lang),
+    )
     notify.to_groups(ctx.app, ctx.db, session.office_id, "prestataires", Reply(notice))
     for reg in clubs.registrations(ctx.db, session.id, "yes"):
         person = ctx.db.get(Person, reg.person_id)
         if person is not None:
             plang = person.language or lang
-            notify.to_person(ctx.app, person, Reply(t(plang, "klub.moved_private", title=session.title,
-                             new=fmt_when(new_start, zone, plang), number=session.id)))  # fmt: skip
+            notify.to_person(
+                ctx.app,
+                person,
+                Reply(
+                    t(
+                        plang,
+                        "klub.moved_private",
+                        title=session.title,
+                        new=fmt_when(new_start, zone, plang),
+                        number=session.id,
+                    )
+                ),
+            )
     return ctx.say("klub.moved", number=session.id, new=fmt_when(new_start, zone, ctx.lang))
 
 
@@ -297,17 +366,36 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
         return _fail(ctx, exc)
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
-    audit.record(ctx.db, ctx.now, "session.cancel", actor=ctx.person, office_id=session.office_id,
-                 target=f"session:{session.id}", detail=reason)  # fmt: skip
+    audit.record(
+        ctx.db,
+        ctx.now,
+        "session.cancel",
+        actor=ctx.person,
+        office_id=session.office_id,
+        target=f"session:{session.id}",
+        detail=reason,
+    )
     lang = ctx.app.config.language
-    notice = t(lang, "klub.cancelled_notice", title=session.title, when=fmt_when(session.starts_at, zone, lang),
-               reason=reason)  # fmt: skip
+    notice = t(
+        lang, "klub.cancelled_notice", title=session.title, when=fmt_when(session.starts_at, zone, lang), reason=reason
+    )
     notify.to_groups(ctx.app, ctx.db, session.office_id, "prestataires", Reply(notice))
     told = 0
     for person in people:
         plang = person.language or lang
-        told += notify.to_person(ctx.app, person, Reply(t(plang, "klub.cancelled_private", title=session.title,
-                                 when=fmt_when(session.starts_at, zone, plang), reason=reason)))  # fmt: skip
+        told += notify.to_person(
+            ctx.app,
+            person,
+            Reply(
+                t(
+                    plang,
+                    "klub.cancelled_private",
+                    title=session.title,
+                    when=fmt_when(session.starts_at, zone, plang),
+                    reason=reason,
+                )
+            ),
+        )
     return ctx.say("klub.cancelled", number=session.id, told=told)
 
 
@@ -323,7 +411,7 @@ def inscrits(ctx: Ctx, args: str) -> list[Reply]:
     session = _target(ctx, args)
     if isinstance(session, ClubError):
         return _fail(ctx, session)
-    lines = [describe(ctx.app, ctx.db, session, ctx.lang)]
+    lines: list[str] = [describe(ctx.app, ctx.db, session, ctx.lang)]
     for status in ("yes", "waitlist"):
         regs = clubs.registrations(ctx.db, session.id, status)
         names = []

@@ -22,12 +22,21 @@ def answer_entry(ctx: Ctx, result: MatchResult, text: str) -> list[Reply]:
     """Show the best entry with its links and the « Utile ? » buttons; the feedback row is kept."""
     best = result.best
     assert best is not None
-    fb = FaqFeedback(office_id=ctx.office.id if ctx.office else None, person_id=ctx.person.id if ctx.person else None,
-                     entry_id=best.entry.id, query=text[:2000], score=best.score, useful=None, at=ctx.now)  # fmt: skip
+    fb = FaqFeedback(
+        office_id=ctx.office.id if ctx.office else None,
+        person_id=ctx.person.id if ctx.person else None,
+        entry_id=best.entry.id,
+        query=text[:2000],
+        score=best.score,
+        useful=None,
+        at=ctx.now,
+    )
     ctx.db.add(fb)
     ctx.db.flush()
     body = ctx.app.faq.render(best.entry, ctx.lang)
-    buttons = ((Button(ctx.t("faq.useful_yes"), f"/utile {fb.id} oui"), Button(ctx.t("faq.useful_no"), f"/utile {fb.id} non")),)
+    buttons = (
+        (Button(ctx.t("faq.useful_yes"), f"/utile {fb.id} oui"), Button(ctx.t("faq.useful_no"), f"/utile {fb.id} non")),
+    )
     return [Reply(Safe(body + "\n\n" + ctx.t("faq.useful_question")), buttons=buttons)]
 
 
@@ -43,15 +52,32 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         return None
     # A miss keeps no "proposed tutorial": the closest entry was not good enough to name.
     best = result.best if result and source != "faq_miss" else None
-    q = questions.create(ctx.db, ctx.office.id, ctx.person, text[: questions.MAX_LENGTH], source, ctx.now,
-                         platform=ctx.incoming.chat.platform, chat_kind=_chat_kind(ctx),
-                         entry=best.entry.id if best else None, score=best.score if best else None,
-                         theme=best.entry.theme if best else None)  # fmt: skip
-    who = f"{ctx.person.name} ({ctx.person.business})" if ctx.person and ctx.person.business else (
-        ctx.person.name if ctx.person else "?")  # fmt: skip
+    q = questions.create(
+        ctx.db,
+        ctx.office.id,
+        ctx.person,
+        text[: questions.MAX_LENGTH],
+        source,
+        ctx.now,
+        platform=ctx.incoming.chat.platform,
+        chat_kind=_chat_kind(ctx),
+        entry=best.entry.id if best else None,
+        score=best.score if best else None,
+        theme=best.entry.theme if best else None,
+    )
+    who = (
+        f"{ctx.person.name} ({ctx.person.business})"
+        if ctx.person and ctx.person.business
+        else (ctx.person.name if ctx.person else "?")
+    )
     lang = ctx.app.config.language
-    notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe",
-                     Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id)))  # fmt: skip
+    notify.to_groups(
+        ctx.app,
+        ctx.db,
+        ctx.office.id,
+        "equipe",
+        Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id)),
+    )
     return q
 
 
@@ -94,8 +120,9 @@ def fiche(ctx: Ctx, args: str) -> list[Reply]:
     result = ctx.app.faq.match(entry.question)
     from bot.faq.matcher import Candidate, MatchResult
 
-    forced = MatchResult(query=entry.question, candidates=(Candidate(entry, 1.0), *result.candidates[1:]),
-                         threshold=result.threshold)  # fmt: skip
+    forced = MatchResult(
+        query=entry.question, candidates=(Candidate(entry, 1.0), *result.candidates[1:]), threshold=result.threshold
+    )
     return answer_entry(ctx, forced, f"[choix] {entry.question}")
 
 
@@ -112,8 +139,11 @@ def utile(ctx: Ctx, args: str) -> list[Reply]:
     fb.useful = useful
     if useful:
         return ctx.say("faq.feedback_thanks")
-    exists = ctx.db.scalar(select(Question.id).where(Question.source == "not_useful", Question.text == fb.query[:1000],
-                                                     Question.person_id == fb.person_id))  # fmt: skip
+    exists = ctx.db.scalar(
+        select(Question.id).where(
+            Question.source == "not_useful", Question.text == fb.query[:1000], Question.person_id == fb.person_id
+        )
+    )
     if exists is None and not fb.query.startswith("[choix]"):
         q = hand_over(ctx, fb.query, "not_useful", None)
         if q is not None:

@@ -37,8 +37,11 @@ def _session_label(ctx: Ctx, session_id: int | None) -> str:
     session = ctx.db.get(Session, session_id) if session_id else None
     if session is None:
         return ctx.t("question.no_session")
-    return ctx.t("question.for_session", title=session.title,
-                 day=fmt_day(session.starts_at, clubs.zone_of(ctx.db, session.office_id), ctx.lang))  # fmt: skip
+    return ctx.t(
+        "question.for_session",
+        title=session.title,
+        day=fmt_day(session.starts_at, clubs.zone_of(ctx.db, session.office_id), ctx.lang),
+    )
 
 
 def _asker(ctx: Ctx, q: Question, reveal: bool) -> str:
@@ -65,11 +68,20 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     result = faq.match(text)
     best = result.best
     try:
-        q = questions.create(ctx.db, ctx.office.id, ctx.person, text, "advance", ctx.now, anonymous=anonymous,
-                             platform=ctx.incoming.chat.platform, chat_kind=_chat_kind(ctx),
-                             entry=best.entry.id if best and result.answered else None,
-                             score=best.score if best else None,
-                             theme=best.entry.theme if best and result.answered else None)  # fmt: skip
+        q = questions.create(
+            ctx.db,
+            ctx.office.id,
+            ctx.person,
+            text,
+            "advance",
+            ctx.now,
+            anonymous=anonymous,
+            platform=ctx.incoming.chat.platform,
+            chat_kind=_chat_kind(ctx),
+            entry=best.entry.id if best and result.answered else None,
+            score=best.score if best else None,
+            theme=best.entry.theme if best and result.answered else None,
+        )
     except QuestionError as exc:
         return _fail(ctx, exc)
     ctx.db.flush()
@@ -82,15 +94,27 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     if similar:
         other = similar[0]
         questions.event(ctx.db, q, ctx.now, "similar", ctx.person, str(other.id))
-        buttons = ((Button(ctx.t("question.button_vote", number=other.id), f"/voter {other.id}"),
-                    Button(ctx.t("question.button_keep"), f"/garder {q.id}")),)  # fmt: skip
+        buttons = (
+            (
+                Button(ctx.t("question.button_vote", number=other.id), f"/voter {other.id}"),
+                Button(ctx.t("question.button_keep"), f"/garder {q.id}"),
+            ),
+        )
         replies.append(Reply(ctx.t("question.similar", number=other.id, text=other.text), buttons=buttons))
     elif best is not None and result.answered and not result.suggestions:
         body = faq.render(best.entry, ctx.lang)
-        buttons = ((Button(ctx.t("question.button_solved"), f"/resolu {q.id}"),
-                    Button(ctx.t("question.button_keep_klub"), f"/garder {q.id}")),)  # fmt: skip
-        replies.append(Reply(Safe(ctx.t("question.base_first") + "\n\n" + body + "\n\n" + ctx.t("question.does_it_answer")),
-                             buttons=buttons))  # fmt: skip
+        buttons = (
+            (
+                Button(ctx.t("question.button_solved"), f"/resolu {q.id}"),
+                Button(ctx.t("question.button_keep_klub"), f"/garder {q.id}"),
+            ),
+        )
+        replies.append(
+            Reply(
+                Safe(ctx.t("question.base_first") + "\n\n" + body + "\n\n" + ctx.t("question.does_it_answer")),
+                buttons=buttons,
+            )
+        )
     return replies
 
 
@@ -135,8 +159,11 @@ def voter(ctx: Ctx, args: str) -> list[Reply]:
         return _fail(ctx, exc)
     # The voter's own near-duplicate, offered a minute ago, folds into the one they voted for.
     dup_ids = ctx.db.scalars(
-        select(QuestionEvent.question_id).where(QuestionEvent.action == "similar", QuestionEvent.detail == str(q.id),
-                                                QuestionEvent.actor_id == ctx.person.id)  # fmt: skip
+        select(QuestionEvent.question_id).where(
+            QuestionEvent.action == "similar",
+            QuestionEvent.detail == str(q.id),
+            QuestionEvent.actor_id == ctx.person.id,
+        )
     )
     for dup_id in dup_ids:
         dup = ctx.db.get(Question, dup_id)
@@ -198,8 +225,11 @@ def questions_list(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
     ranked = questions.agenda(ctx.db, ctx.office.id, session.id if session else None, public=True)[:8]
-    buttons = tuple((Button(ctx.t("question.button_vote", number=q.id), f"/voter {q.id}"),) for q, _ in ranked
-                    if ctx.person is None or q.person_id != ctx.person.id)  # fmt: skip
+    buttons = tuple(
+        (Button(ctx.t("question.button_vote", number=q.id), f"/voter {q.id}"),)
+        for q, _ in ranked
+        if ctx.person is None or q.person_id != ctx.person.id
+    )
     return [Reply(_agenda_text(ctx, session, reveal=False), buttons=buttons[:5])]
 
 
@@ -215,7 +245,7 @@ def agenda_preview(ctx: Ctx, session: Session) -> list[str]:
 # -- the ANT ------------------------------------------------------------------------------------------
 
 
-def _session_arg(ctx: Ctx, word: str) -> Session | None | list[Reply]:
+def _session_arg(ctx: Ctx, word: str) -> Session | list[Reply] | None:
     assert ctx.office is not None
     if not word:
         return clubs.next_session(ctx.db, ctx.office.id, ctx.now)
@@ -300,9 +330,12 @@ def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     if word:
         session = _session_arg(ctx, word)
     else:
-        past = ctx.db.scalars(select(Session).where(Session.office_id == ctx.office.id, Session.starts_at <= ctx.now,
-                                                    Session.status != "cancelled")
-                              .order_by(Session.starts_at.desc()).limit(1))  # fmt: skip
+        past = ctx.db.scalars(
+            select(Session)
+            .where(Session.office_id == ctx.office.id, Session.starts_at <= ctx.now, Session.status != "cancelled")
+            .order_by(Session.starts_at.desc())
+            .limit(1)
+        )
         session = next(iter(past), None)
     if isinstance(session, list):
         return session
@@ -316,8 +349,9 @@ def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     for q in answered:
         lines.append(ctx.app_t(lang, "question.report_line", text=q.text, note=q.answer_note or ""))
     sent = notify.to_groups(ctx.app, ctx.db, ctx.office.id, "prestataires", Reply(Safe("\n\n".join(lines))))
-    audit.record(ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id,
-                 target=f"session:{session.id}")  # fmt: skip
+    audit.record(
+        ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
+    )
     return ctx.say("question.report_sent", count=len(answered), groups=sent)
 
 
