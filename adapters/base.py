@@ -8,6 +8,10 @@ from typing import ClassVar
 from bot.messages import ChatRef, Reply
 
 
+class AdapterSetupError(Exception):
+    """The adapter cannot start (missing token, bad setting): one clear line for the person running Klub."""
+
+
 class Adapter(ABC):
     name: ClassVar[str]
 

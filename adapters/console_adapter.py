@@ -57,17 +57,19 @@ class ConsoleRunner:
         *,
         clock: ManualClock | None = None,
         echo: bool = True,
+        app: App | None = None,
     ) -> None:
         self.config = config
         self.database_url = database_url
         self.write = write
         self.echo = echo
         self.zone = ZoneInfo(config.offices[0].timezone)
-        self.clock = clock or ManualClock(self._local(DEFAULT_START))
+        self.live = app is not None  # inside `klub run`: real time, the scheduler fires reminders
+        self.clock: ManualClock = clock or ManualClock(self._local(DEFAULT_START))
         self.default_office = config.offices[0].id
         self.lead = timedelta(0)
         self.fresh = True  # until something happens, @clock moves the start instead of running time
-        self.app = self._boot()
+        self.app = app if app is not None else self._boot()
 
     def _boot(self) -> App:
         app = bootstrap(self.config, clock=self.clock, database_url=self.database_url, platforms=(PLATFORM,))
@@ -233,6 +235,8 @@ class ConsoleRunner:
             self.write(stripped)
         if stripped.startswith("@"):
             directive, _, rest = stripped[1:].partition(" ")
+            if self.live and directive in ("clock", "advance", "restart", "down", "panne"):
+                raise TranscriptError("le temps réel ne se commande pas dans « klub run » ; utilisez « klub console »")
             if directive != "clock":
                 self.fresh = False
             if directive == "clock":
@@ -275,8 +279,9 @@ class ConsoleAdapter(Adapter):
 
     name: ClassVar[str] = PLATFORM
 
-    def __init__(self, runner: ConsoleRunner, *, read: Callable[[str], str] = input) -> None:
+    def __init__(self, runner: ConsoleRunner, *, read: Callable[[str], str] = input, live: bool = False) -> None:
         self.runner = runner
+        self.live = live
         self.read = read
         self.who = self._default_person()
         self.chat = "prive"
@@ -292,12 +297,22 @@ class ConsoleAdapter(Adapter):
     async def start(self) -> None:
         lang = self.runner.config.language
         self.runner.write(t(lang, "console.welcome", who=f"{self.who} (en privé)"))
+        if self.live:
+            # Reminders and announcements arrive on their own in live mode: print them as they come.
+            loop = asyncio.get_running_loop()
+
+            def wake(platform: str) -> None:
+                if platform == PLATFORM:
+                    loop.call_soon(self.runner.flush)
+
+            self.runner.app.outbox.listen(wake)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        self.runner.close()
+        if not self.live:
+            self.runner.close()  # in live mode the app belongs to `klub run`
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         self.runner.show(chat, reply)
@@ -339,7 +354,8 @@ class ConsoleAdapter(Adapter):
                     break
                 try:
                     # Real time passes between lines (plus whatever @advance added): reminders go out.
-                    self.runner.catch_up()
+                    if not self.live:
+                        self.runner.catch_up()
                     self.handle_line(line)
                 except TranscriptError as exc:
                     self.runner.write(f"!! {exc}")

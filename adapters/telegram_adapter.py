@@ -55,7 +55,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from adapters.base import Adapter
+from adapters.base import Adapter, AdapterSetupError
 from adapters.telegram_render import (
     MAX_MESSAGE,
     command_description,
@@ -85,7 +85,7 @@ TgApplication = Application[Any, Any, Any, Any, Any, Any]
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
-class TelegramSetupError(Exception):
+class TelegramSetupError(AdapterSetupError):
     """The adapter cannot start: a clear French line (never containing the token)."""
 
 
@@ -605,12 +605,15 @@ class TelegramAdapter(Adapter):
                 await self.deliver(message.chat.chat_id, message.reply)
         except DeliveryUncertain as exc:
             log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
+            self.app.outbox.fail(message, "uncertain")
             return False
         except TelegramError as exc:
             log.error("message de la file non envoyé dans %s : %s", message.chat.chat_id, exc)
+            self.app.outbox.fail(message, "failed")
             return False
         except Exception:
             log.exception("message de la file non envoyé dans %s", message.chat.chat_id)
+            self.app.outbox.fail(message, "failed")
             return False
         try:
             self.app.outbox.ack(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,18 +62,29 @@ class Core:
         self.app = app
         self.table = table
         self._told_unconfigured: set[tuple[str, str]] = set()
+        self._after_commit: list[Callable[[], None]] = []
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
         db = self.app.sessions()
         try:
-            yield db
-            db.commit()
+            with self.app.outbox.transaction():
+                yield db
+                db.commit()
         except Exception:
             db.rollback()
+            self._after_commit.clear()
             raise
         finally:
             db.close()
+        for hook in self._after_commit:
+            hook()
+        self._after_commit.clear()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the current message's transaction is committed (e.g. re-plan reminders)."""
+        if hook not in self._after_commit:
+            self._after_commit.append(hook)
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence."""

@@ -15,6 +15,18 @@ from bot.faqchat import Faq
 from bot.storage.tables import Question
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line answers as `|` blocks, the way the tutorial files are written by hand."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str)
+
+
 def slugify(text: str, limit: int = 48) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     words = re.findall(r"[a-z0-9]+", folded)
@@ -82,8 +94,12 @@ def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids
         "# À compléter (réponse en 3 à 10 lignes, lien d'aide officielle, étiquettes), puis à déplacer\n"
         "# dans le fichier du thème et à vérifier avec : klub faq check\n"
     )
-    body = yaml.safe_dump(
-        {"theme": q.theme or "À classer", "entries": [entry]}, allow_unicode=True, sort_keys=False, width=110
+    body = yaml.dump(
+        {"theme": q.theme or "À classer", "entries": [entry]},
+        Dumper=_BlockDumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=110,
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{entry['id']}.yml"

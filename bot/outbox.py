@@ -7,7 +7,8 @@ sent. Reminder messages carry their ledger id: the acknowledgement marks the led
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from bot.messages import OutMessage
 
@@ -19,8 +20,28 @@ class Outbox:
         self._queues: dict[str, deque[OutMessage]] = defaultdict(deque)
         self._listeners: list[Listener] = []
         self._on_sent: list[Callable[[OutMessage], None]] = []
+        self._on_failed: list[Callable[[OutMessage, str], None]] = []
+        self._held: list[list[OutMessage]] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold what a handler sends until its database transaction commits; drop it on rollback.
+
+        Nobody is told about a registration, a cancellation or a removal that did not happen.
+        """
+        self._held.append([])
+        try:
+            yield
+        except BaseException:
+            self._held.pop()
+            raise
+        for message in self._held.pop():
+            self.put(message)
 
     def put(self, message: OutMessage) -> None:
+        if self._held:
+            self._held[-1].append(message)
+            return
         self._queues[message.chat.platform].append(message)
         for listener in self._listeners:
             listener(message.chat.platform)
@@ -47,3 +68,12 @@ class Outbox:
         """Called by an adapter once the platform accepted the message."""
         for callback in self._on_sent:
             callback(message)
+
+    def on_failed(self, callback: Callable[[OutMessage, str], None]) -> None:
+        self._on_failed.append(callback)
+
+    def fail(self, message: OutMessage, outcome: str) -> None:
+        """Called by an adapter that gave up: outcome "failed" (certainly not delivered) or "uncertain"
+        (may have reached the platform). Either way the message is never tried again: never twice."""
+        for callback in self._on_failed:
+            callback(message, outcome)

@@ -4,14 +4,16 @@ The plan (what is due when) is rebuilt from the database at start and whenever s
 registrations change. A due item is claimed by inserting its ledger row — unique on (session, offset,
 recipient), so of several instances exactly one wins — then handed to the outbox; the adapter's
 acknowledgement marks it sent. An item overdue by more than the office's grace period is dropped and
-logged instead. Claims whose sending never completed (a crash between claim and send) are taken over
-after a lease, within the same grace period.
+logged instead. An adapter that gives up marks the row failed or uncertain (maybe delivered): neither is
+retried. A claim with no outcome at all (the process died between claim and send) is taken over after
+a lease, within the same grace period.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -48,12 +50,20 @@ class Reminders:
         self._plan: list[Item] = []
         self._planned_at: datetime | None = None
         self._stale = True
+        self._listeners: list[Callable[[], None]] = []
         app.outbox.on_sent(self._mark_sent)
+        app.outbox.on_failed(self._mark_failed)
 
     # -- plan -----------------------------------------------------------------------------------------
 
     def invalidate(self) -> None:
         self._stale = True
+        for listener in self._listeners:
+            listener()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Live mode: the scheduler re-arms its alarm when sessions or registrations change."""
+        self._listeners.append(listener)
 
     def _offices(self) -> dict[str, OfficeConfig]:
         return {o.id: o for o in self.app.config.offices}
@@ -231,6 +241,17 @@ class Reminders:
             .returning(Delivery.id)
         )
         return int(taken) if taken is not None else None
+
+    def _mark_failed(self, message: OutMessage, outcome: str) -> None:
+        if message.ledger_id is None:
+            return
+        log.warning("rappel non remis (%s) : entrée %s du registre", outcome, message.ledger_id)
+        with self.app.sessions.begin() as db:
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id == message.ledger_id)
+                .values(status="failed" if outcome == "failed" else "uncertain")
+            )
 
     def _mark_sent(self, message: OutMessage) -> None:
         if message.ledger_id is None:

@@ -224,3 +224,34 @@ def test_gdpr_export_and_forget(app: App) -> None:
         assert q is not None and q.person_id is None and q.anonymous
         assert db.query(Registration).count() == 0
     assert "réservé aux prestataires" in plain(say(app, "gite-du-moulin", "/prochain"))
+
+
+def _config_for(app: App, tmp_path: Path) -> Path:
+    config = tmp_path / "config.yml"
+    body = Path("config.example.yml").read_text(encoding="utf-8")
+    body = body.replace("${KLUB_DATABASE_URL:-sqlite:///klub.db}", str(app.engine.url.render_as_string(False)))
+    body = body.replace("bases: [faq]", f"bases: [{Path('faq').resolve()}]")
+    config.write_text(body, encoding="utf-8")
+    return config
+
+
+def test_cli_draft_export_and_forget(app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    say(app, "gite-du-moulin", "/question Comment parler de la taxe de séjour sur mon site ?")
+    config = _config_for(app, tmp_path)
+    drafts_dir = tmp_path / "drafts"
+    assert main(["--config", str(config), "faq", "draft", "--from-question", "1", "--dir", str(drafts_dir)]) == 0
+    (draft_file,) = drafts_dir.glob("*.yml")
+    assert "answer: |" in draft_file.read_text(encoding="utf-8")
+    assert main(["--config", str(config), "faq", "draft", "--from-question", "42", "--dir", str(drafts_dir)]) == 2
+    capsys.readouterr()
+    assert main(["--config", str(config), "person", "export", "gite-du-moulin"]) == 0
+    assert json.loads(capsys.readouterr().out)["personne"]["nom"] == "Marie Dupont"
+    assert main(["--config", str(config), "person", "forget", "gite-du-moulin"]) == 2  # needs --yes
+    assert main(["--config", str(config), "person", "forget", "gite-du-moulin", "--yes"]) == 0
+    assert main(["--config", str(config), "person", "export", "gite-du-moulin"]) == 2
+    with app.sessions() as db:
+        q = db.get(Question, 1)
+        assert q is not None and q.person_id is None
+        assert db.query(AuditLog).filter_by(action="person.erase").count() == 1

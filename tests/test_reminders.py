@@ -201,3 +201,17 @@ def test_two_instances_on_one_database_send_each_reminder_once(
     assert set(counts.values()) == {1}
     a.close()
     b.close()
+
+
+def test_an_adapter_that_gives_up_is_never_retried(config: Config, clock: ManualClock, database_url: str) -> None:
+    clock.set(J7)
+    app = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    app.tick()
+    (message,) = app.outbox.drain("console")
+    app.outbox.fail(message, "uncertain")  # e.g. a timeout after the request left: it may have arrived
+    clock.advance(timedelta(minutes=30))
+    app.reminders.invalidate()
+    app.tick()
+    assert app.outbox.drain("console") == []
+    assert ledger(app)["group:7d:group:6:uncertain"] == 1
+    app.close()

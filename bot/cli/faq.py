@@ -41,6 +41,11 @@ def register(sub: Any) -> None:
     evaluate.add_argument("--errors", action="store_true", help="lister les cas manqués")
     evaluate.set_defaults(func=cmd_eval)
 
+    draft = commands.add_parser("draft", help="préparer un tutoriel à partir d'une question du journal")
+    draft.add_argument("--from-question", type=int, required=True, metavar="N", help="numéro de la question")
+    draft.add_argument("--dir", help="dossier des brouillons (défaut : drafts/ dans le premier dossier de la base)")
+    draft.set_defaults(func=cmd_draft)
+
 
 def _base_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -227,4 +232,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
             got = outcome.best if outcome.best is not None and outcome.score >= threshold else "abstention"
             detail = f"{outcome.best} {_fr(outcome.score)}"
             print(f"  manqué : attendu {expected}, obtenu {got} ({detail}) : {outcome.case.question}")
+    return 0
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    from bot import drafts
+    from bot.bootstrap import bootstrap
+    from bot.cli.common import load
+    from bot.clock import SystemClock
+
+    config = load(args)
+    folder = Path(args.dir) if args.dir else Path(config.faq.bases[0]) / "drafts"
+    app = bootstrap(config, clock=SystemClock(), platforms=())
+    try:
+        with app.sessions() as db:
+            try:
+                path = drafts.draft(db, app.faq, args.from_question, folder, app.clock.now())
+            except LookupError as exc:
+                raise CliError(str(exc)) from exc
+    finally:
+        app.close()
+    print(f"Brouillon écrit : {path}")
+    print("Complétez la réponse, le lien et les étiquettes, déplacez l'entrée dans son thème, puis : klub faq check")
     return 0

@@ -1,4 +1,4 @@
-"""`klub person add | list | revoke`: the office's roster from the command line."""
+"""`klub person add | list | revoke | export | forget`: the office's roster from the command line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import audit, gate, membership
+from bot import audit, gate, membership, privacy
 from bot.cli.common import CliError, load
 from bot.cli.invite import check_office, open_app
 from bot.config import SLUG
@@ -41,6 +41,18 @@ def register(sub: Any) -> None:
     revoke.add_argument("slug", metavar="IDENTIFIANT")
     revoke.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
     revoke.set_defaults(func=revoke_cmd)
+
+    export = psub.add_parser("export", help="les données d'une personne (RGPD, droit d'accès), en JSON")
+    export.add_argument("slug", metavar="IDENTIFIANT")
+    export.add_argument("-o", "--output", help="fichier de sortie (défaut : la sortie standard)")
+    export.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
+    export.set_defaults(func=export_cmd)
+
+    forget = psub.add_parser("forget", help="effacer les données d'une personne (RGPD)")
+    forget.add_argument("slug", metavar="IDENTIFIANT")
+    forget.add_argument("--yes", action="store_true", help="confirmer l'effacement (irréversible)")
+    forget.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
+    forget.set_defaults(func=forget_cmd)
 
 
 def add_cmd(args: argparse.Namespace) -> int:
@@ -145,3 +157,48 @@ def _execute(app: Any) -> int:
         print(f"Retraits impossibles : {failed} (droits du bot dans le groupe ?). Retirez la personne à la main.")
         return 1
     return 0
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    config = load(args)
+    app = open_app(args, config, ())
+    try:
+        with app.sessions.begin() as db:
+            person = membership.person_by_slug(db, args.slug)
+            if person is None or person.erased_at is not None:
+                raise CliError(f"personne « {args.slug} » absente de l'annuaire (voir klub person list)")
+            data = privacy.export_json(db, person)
+            audit.record(db, app.clock.now(), "person.export", actor_label=gate.CLI_ACTOR,
+                         office_id=person.office_id, target=f"person:{person.id}")  # fmt: skip
+    finally:
+        app.close()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(data + "\n")
+        print(f"Données de {args.slug} écrites dans {args.output}.")
+    else:
+        print(data)
+    return 0
+
+
+def forget_cmd(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise CliError("l'effacement est irréversible : relancez avec --yes pour confirmer")
+    config = load(args)
+    platforms = tuple(p for p in ("telegram",) if getattr(config.adapters, p).enabled)
+    app = open_app(args, config, platforms)
+    try:
+        with app.sessions.begin() as db:
+            person = membership.person_by_slug(db, args.slug)
+            if person is None or person.erased_at is not None:
+                raise CliError(f"personne « {args.slug} » absente de l'annuaire (voir klub person list)")
+            # Out of the groups first (needs the platform accounts), then the personal data goes.
+            result = gate.revoke(db, person=person, now=app.clock.now(), platforms=app.platforms,
+                                 actor_label=gate.CLI_ACTOR)  # fmt: skip
+            kept = privacy.forget(db, person, app.clock.now(), gate.CLI_ACTOR)
+        print(f"Données de {args.slug} effacées ; {kept} question(s) conservée(s) sans nom.")
+        for action in result.removals:
+            app.outbox.put(action.to_out())
+        return _execute(app) if result.removals else 0
+    finally:
+        app.close()

@@ -28,9 +28,8 @@ def _fail(ctx: Ctx, exc: ClubError | TimeInputError) -> list[Reply]:
 
 
 def _changed(ctx: Ctx) -> None:
-    reminders = getattr(ctx.app, "reminders", None)
-    if reminders is not None:
-        reminders.invalidate()
+    # After the commit: a plan rebuilt before it would still see the old sessions.
+    ctx.app.core.after_commit(ctx.app.reminders.invalidate)
 
 
 # -- views --------------------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""`klub run`: every enabled adapter, the web dashboard and the reminder alarm in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from adapters.base import Adapter, AdapterSetupError
+from adapters.console_adapter import ConsoleAdapter, ConsoleRunner, stdout_writer
+from bot.bootstrap import App, bootstrap
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.scheduler import LiveScheduler
+
+log = logging.getLogger(__name__)
+
+
+def enabled_platforms(config: Config, interactive: bool) -> list[str]:
+    platforms = [name for name in ("telegram", "discord") if getattr(config.adapters, name).enabled]
+    if config.adapters.console.enabled and interactive:
+        platforms.append("console")
+    return platforms
+
+
+def build_adapters(app: App, platforms: list[str]) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    if "telegram" in platforms:
+        adapters.append(importlib.import_module("adapters.telegram_adapter").TelegramAdapter(app))
+    if "discord" in platforms:
+        adapters.append(importlib.import_module("adapters.discord_adapter").DiscordAdapter(app))
+    if "console" in platforms:
+        runner = ConsoleRunner(app.config, app.config.database.url, stdout_writer, echo=False, app=app)
+        adapters.append(ConsoleAdapter(runner, live=True))
+    return adapters
+
+
+async def run(config: Config) -> int:
+    interactive = sys.stdin.isatty()
+    platforms = enabled_platforms(config, interactive)
+    app = bootstrap(config, clock=SystemClock(), platforms=platforms)
+    try:
+        adapters = build_adapters(app, platforms)
+    except AdapterSetupError as exc:
+        app.close()
+        print(f"klub : {exc}", file=sys.stderr)
+        return 2
+    if not adapters and not config.web.enabled:
+        app.close()
+        print("Aucun adaptateur activé : activez telegram, discord ou le tableau de bord web dans la configuration,"
+              " ou lancez « klub console ».", file=sys.stderr)  # fmt: skip
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    scheduler = LiveScheduler(app)
+    started: list[Adapter] = []
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+            log.info("adaptateur %s démarré", adapter.name)
+            done = getattr(adapter, "done", None)
+            if isinstance(done, asyncio.Event):  # the console ends the run on Ctrl-D
+                tasks.append(asyncio.create_task(_set_when(done, stop)))
+        if config.web.enabled:
+            web = importlib.import_module("bot.web")
+            tasks.append(asyncio.create_task(web.serve(app)))
+        scheduler.start()
+        print(f"Klub est lancé ({', '.join(platforms) or 'web'}). Ctrl-C pour arrêter.", file=sys.stderr)
+        await stop.wait()
+    finally:
+        scheduler.shutdown()
+        for task in tasks:
+            task.cancel()
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("arrêt de l'adaptateur %s", adapter.name)
+        app.close()
+    return 0
+
+
+async def _set_when(done: asyncio.Event, stop: asyncio.Event) -> None:
+    await done.wait()
+    stop.set()

@@ -1,0 +1,30 @@
+"""`klub run`: Klub in production — Telegram, Discord, the dashboard and the reminders, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+from typing import Any
+
+from bot.cli.common import load
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("run", help="lancer Klub (adaptateurs activés, rappels, web)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s : %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.storage import db as storage
+
+    storage.upgrade(config.database.url)
+    # The composition root lives with the adapters, so that bot/ never imports a platform library.
+    runner = importlib.import_module("adapters.runner")
+    code: int = asyncio.run(runner.run(config))
+    return code
