@@ -110,7 +110,8 @@ def forget(db: Db, person: Person, now: datetime, actor_label: str) -> int:
     db.execute(delete(Identity).where(Identity.person_id == person.id))
     db.execute(update(AuditLog).where(AuditLog.actor_id == person.id).values(actor="(personne effacée)"))
     person.name, person.business, person.category, person.language = "(effacé)", "", "", None
-    person.slug = f"efface-{person.id}"
+    # The roster key stays (it is the office's own label, from its config): a restart must not re-create
+    # from the config someone who asked to be forgotten.
     person.active, person.erased_at = False, now
     audit.record(
         db, now, "person.erase", actor_label=actor_label, office_id=person.office_id, target=f"person:{person.id}"

@@ -218,7 +218,7 @@ def test_gdpr_export_and_forget(app: App) -> None:
         assert data["inscriptions"][0]["statut"] == "yes"
         assert privacy.forget(db, person, app.clock.now(), "test") == 1
     with app.sessions() as db:
-        person = db.query(Person).filter_by(slug="efface-3").one()
+        person = db.query(Person).filter_by(slug="gite-du-moulin").one()
         assert person.name == "(effacé)" and person.erased_at is not None and not person.identities
         q = db.get(Question, 1)
         assert q is not None and q.person_id is None and q.anonymous
