@@ -101,13 +101,7 @@ class ConsoleRunner:
         self._run_until(target)
 
     def advance(self, text: str) -> None:
-        total = timedelta(0)
-        for token in text.split():
-            try:
-                total += parse_duration(token)
-            except ValueError as exc:
-                raise TranscriptError(str(exc)) from exc
-        self._run_until(self.clock.now() + total)
+        self._run_until(self.clock.now() + _duration(text))
 
     def _run_until(self, target: datetime) -> None:
         """Move time forward, stopping at every due reminder so they fire in order, at their time."""
@@ -191,12 +185,7 @@ class ConsoleRunner:
 
     def down(self, text: str) -> None:
         """Klub is stopped while time passes (nothing fires), then starts again."""
-        total = timedelta(0)
-        for token in text.split():
-            try:
-                total += parse_duration(token)
-            except ValueError as exc:
-                raise TranscriptError(str(exc)) from exc
+        total = _duration(text)
         self.app.close()
         self.clock.set(self.clock.now() + total)
         self.app = self._boot()
@@ -257,6 +246,17 @@ class ConsoleRunner:
         if not m:
             raise TranscriptError("ligne incomprise (attendu « [groupe] personne: texte » ou une instruction @…)")
         self.speak(self.chat_for(m["chat"], m["office"], m["who"]), m["who"], m["text"])
+
+
+def _duration(text: str) -> timedelta:
+    """« 1d 2h » -> timedelta; a bad token is a transcript error."""
+    total = timedelta(0)
+    for token in text.split():
+        try:
+            total += parse_duration(token)
+        except ValueError as exc:
+            raise TranscriptError(str(exc)) from exc
+    return total
 
 
 def play_script(config: Config, database_url: str, script: str, write: Callable[[str], None]) -> int:

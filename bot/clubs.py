@@ -13,9 +13,10 @@ from sqlalchemy import CursorResult, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
-from bot.config import Config, parse_duration
+from bot.config import Config, ConfigError, parse_duration
+from bot.i18n import t
 from bot.storage.tables import Office, Person, Registration, Session, SessionSeries
-from bot.timefmt import localize
+from bot.timefmt import TimeInputError, localize
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -183,6 +184,33 @@ class SessionSpec:
             raise ClubError("klub.bad_url", text=self.video_url)
 
 
+# The fields a SessionSpec, a SessionSeries and a Session share, under the same names.
+_SHARED = ("title", "kind", "duration_minutes", "location", "video_url", "capacity", "min_attendance")
+
+
+def _shared(source: object) -> dict[str, object]:
+    return {name: getattr(source, name) for name in _SHARED}
+
+
+def _new_series(
+    db: Db, office_id: str, spec: SessionSpec, rrule_text: str, start_local: datetime, now: datetime, slug: str | None
+) -> SessionSeries:
+    spec.check()
+    check_series_times(rrule_text, start_local, zone_of(db, office_id))
+    series = SessionSeries(
+        slug=slug,
+        office_id=office_id,
+        rrule=rrule_text.strip().removeprefix("RRULE:"),
+        start_local=start_local.strftime(_LOCAL_FMT),
+        created_at=now,
+        active=True,
+        **{**_shared(spec), "title": spec.title.strip()},
+    )
+    db.add(series)
+    db.flush()
+    return series
+
+
 def create_series(
     db: Db,
     office_id: str,
@@ -192,26 +220,8 @@ def create_series(
     now: datetime,
     slug: str | None = None,
 ) -> SessionSeries:
-    spec.check()
+    series = _new_series(db, office_id, spec, rrule_text, start_local, now, slug)
     zone = zone_of(db, office_id)
-    check_series_times(rrule_text, start_local, zone)
-    series = SessionSeries(
-        slug=slug,
-        office_id=office_id,
-        title=spec.title.strip(),
-        kind=spec.kind,
-        rrule=rrule_text.strip().removeprefix("RRULE:"),
-        start_local=start_local.strftime(_LOCAL_FMT),
-        duration_minutes=spec.duration_minutes,
-        location=spec.location,
-        video_url=spec.video_url,
-        capacity=spec.capacity,
-        min_attendance=spec.min_attendance,
-        created_at=now,
-        active=True,
-    )
-    db.add(series)
-    db.flush()
     if not local_occurrences(series, now, now + HORIZON, zone):
         raise ClubError("klub.no_occurrence")
     ensure_sessions(db, now, series_id=series.id)
@@ -224,18 +234,12 @@ def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetim
         raise ClubError("klub.in_past")
     row = Session(
         office_id=office_id,
-        title=spec.title.strip(),
-        kind=spec.kind,
         starts_at=starts_at,
-        duration_minutes=spec.duration_minutes,
-        location=spec.location,
-        video_url=spec.video_url,
-        capacity=spec.capacity,
-        min_attendance=spec.min_attendance,
         status="scheduled",
         revision=0,
         created_at=now,
         updated_at=now,
+        **{**_shared(spec), "title": spec.title.strip()},
     )
     db.add(row)
     db.flush()
@@ -259,18 +263,12 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
                 office_id=series.office_id,
                 series_id=series.id,
                 occurrence_key=key,
-                title=series.title,
-                kind=series.kind,
                 starts_at=when,
-                duration_minutes=series.duration_minutes,
-                location=series.location,
-                video_url=series.video_url,
-                capacity=series.capacity,
-                min_attendance=series.min_attendance,
                 status="scheduled",
                 revision=0,
                 created_at=now,
                 updated_at=now,
+                **_shared(series),
             )
             # Several instances may extend the horizon at the same moment: the unique key settles it.
             insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -438,7 +436,7 @@ def cancel(db: Db, session: Session, reason: str, now: datetime) -> list[Person]
 
 def sync_config_series(db: Db, config: Config, now: datetime) -> None:
     """Seed the series declared in the config, once (later edits are made in chat or with the CLI)."""
-    for sc in config.series:
+    for i, sc in enumerate(config.series):
         if db.scalar(select(SessionSeries.id).where(SessionSeries.slug == sc.id)) is not None:
             continue
         spec = SessionSpec(
@@ -450,27 +448,10 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
             capacity=sc.capacity,
             min_attendance=sc.min_attendance,
         )
-        start_local = datetime.strptime(sc.start, "%Y-%m-%d %H:%M")
-        spec.check()
-        zone = zone_of(db, sc.office)
-        check_series_times(sc.rrule, start_local, zone)
-        db.add(
-            SessionSeries(
-                slug=sc.id,
-                office_id=sc.office,
-                title=sc.title,
-                kind=sc.kind,
-                rrule=sc.rrule,
-                start_local=start_local.strftime(_LOCAL_FMT),
-                duration_minutes=spec.duration_minutes,
-                location=sc.location,
-                video_url=sc.video_url,
-                capacity=sc.capacity,
-                min_attendance=sc.min_attendance,
-                created_at=now,
-                active=True,
-            )
-        )
+        try:
+            _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, "%Y-%m-%d %H:%M"), now, sc.id)
+        except (ClubError, TimeInputError) as exc:
+            raise ConfigError(f"series[{i}] ({sc.id}) : {t('fr', exc.key, **exc.kwargs)}") from exc
     db.flush()
 
 

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import clubs, ics
-from bot.bootstrap import App
+from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.clubs import ClubError, SessionSpec
+from bot.config import Config, ConfigError
 from bot.storage.tables import AuditLog, Person, Session
 from bot.timefmt import TimeInputError, localize, parse_local
 
@@ -156,9 +157,7 @@ def test_ics_has_stable_uids_and_marks_cancellations(app: App) -> None:
     assert b"STATUS:CANCELLED" in event and b"SEQUENCE:1" in event
 
 
-def test_config_series_is_seeded_once(app: App, config: object) -> None:
-    from bot.bootstrap import bootstrap
-
+def test_config_series_is_seeded_once(app: App) -> None:
     again = bootstrap(
         app.config, clock=app.clock, database_url=str(app.engine.url.render_as_string(False)), migrate=False
     )
@@ -167,4 +166,11 @@ def test_config_series_is_seeded_once(app: App, config: object) -> None:
         keys = [s.occurrence_key for s in db.query(Session).filter(Session.series_id.isnot(None))]
         assert len(keys) == len(set(keys))
     again.close()
-    _ = Person
+
+
+def test_config_series_at_an_impossible_time_is_one_clear_error(config: Config, database_url: str) -> None:
+    series = config.series[0].model_copy(update={"start": "2027-03-28 02:30", "rrule": "FREQ=YEARLY"})
+    broken = config.model_copy(update={"series": [series]})
+    expected = r"series\[0\] \(klub-trois-vallees\) : L'heure 28/03/2027 02:30 n'existe pas"
+    with pytest.raises(ConfigError, match=expected):
+        bootstrap(broken, clock=ManualClock(paris("2026-11-20 09:00")), database_url=database_url, migrate=False)

@@ -15,6 +15,7 @@ from bot.cli import questions as questions_cli
 from bot.cli import run as run_cli
 from bot.cli import sessions as sessions_cli
 from bot.cli.common import CliError
+from bot.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except CliError as exc:
+    except (CliError, ConfigError) as exc:
         print(f"klub : {exc}", file=sys.stderr)
         return 2
     return code
