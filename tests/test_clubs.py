@@ -12,7 +12,7 @@ from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.clubs import ClubError, SessionSpec
 from bot.config import Config, ConfigError
-from bot.storage.tables import AuditLog, Person, Session
+from bot.storage.tables import AuditLog, Session
 from bot.timefmt import TimeInputError, localize, parse_local
 
 from .conftest import paris
