@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.bootstrap import App
 
 KINDS = ("klub", "atelier", "conference")
+AUDIENCES = ("prestataires", "equipe")
 ACTIVE = ("scheduled", "moved")
 HORIZON = timedelta(days=400)  # occurrences are materialised about a season ahead
 MAX_CAPACITY = 500
@@ -164,6 +165,7 @@ class SessionSpec:
     video_url: str = ""
     capacity: int | None = None
     min_attendance: int | None = None
+    audience: str = "prestataires"  # prestataires (providers and staff) or equipe (office staff only)
 
     def check(self) -> None:
         if not self.title.strip():
@@ -172,6 +174,8 @@ class SessionSpec:
             raise ClubError("klub.title_too_long")
         if self.kind not in KINDS:
             raise ClubError("klub.bad_kind", text=self.kind)
+        if self.audience not in AUDIENCES:
+            raise ClubError("klub.bad_audience", text=self.audience)
         if not 15 <= self.duration_minutes <= 12 * 60:
             raise ClubError("klub.bad_duration")
         if self.capacity is not None and not 1 <= self.capacity <= MAX_CAPACITY:
@@ -185,7 +189,7 @@ class SessionSpec:
 
 
 # The fields a SessionSpec, a SessionSeries and a Session share, under the same names.
-_SHARED = ("title", "kind", "duration_minutes", "location", "video_url", "capacity", "min_attendance")
+_SHARED = ("title", "kind", "duration_minutes", "location", "video_url", "capacity", "min_attendance", "audience")
 
 
 def _shared(source: object) -> dict[str, object]:
@@ -284,25 +288,45 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
 # -- queries ------------------------------------------------------------------------------------------
 
 
-def upcoming(db: Db, office_id: str, now: datetime, limit: int = 6, include_cancelled: bool = True) -> list[Session]:
+def audiences_for(staff: bool) -> tuple[str, ...]:
+    """Staff sessions (audience « equipe ») are invisible to providers."""
+    return AUDIENCES if staff else ("prestataires",)
+
+
+def upcoming(
+    db: Db,
+    office_id: str,
+    now: datetime,
+    limit: int = 6,
+    include_cancelled: bool = True,
+    audiences: tuple[str, ...] = ("prestataires",),
+) -> list[Session]:
     statuses = (*ACTIVE, "cancelled") if include_cancelled else ACTIVE
     query = (
         select(Session)
-        .where(Session.office_id == office_id, Session.starts_at > now, Session.status.in_(statuses))
+        .where(
+            Session.office_id == office_id,
+            Session.starts_at > now,
+            Session.status.in_(statuses),
+            Session.audience.in_(audiences),
+        )
         .order_by(Session.starts_at, Session.id)
         .limit(limit)
     )
     return list(db.scalars(query))
 
 
-def next_session(db: Db, office_id: str, now: datetime) -> Session | None:
-    found = upcoming(db, office_id, now, limit=1, include_cancelled=False)
+def next_session(
+    db: Db, office_id: str, now: datetime, audiences: tuple[str, ...] = ("prestataires",)
+) -> Session | None:
+    found = upcoming(db, office_id, now, limit=1, include_cancelled=False, audiences=audiences)
     return found[0] if found else None
 
 
-def find(db: Db, office_id: str, number: int) -> Session | None:
+def find(db: Db, office_id: str, number: int, audiences: tuple[str, ...] = AUDIENCES) -> Session | None:
     row = db.get(Session, number)
-    return row if row is not None and row.office_id == office_id else None
+    ok = row is not None and row.office_id == office_id and row.audience in audiences
+    return row if ok else None
 
 
 def count(db: Db, session_id: int, status: str) -> int:
@@ -447,6 +471,7 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
             video_url=sc.video_url,
             capacity=sc.capacity,
             min_attendance=sc.min_attendance,
+            audience=sc.audience,
         )
         try:
             _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, "%Y-%m-%d %H:%M"), now, sc.id)

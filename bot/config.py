@@ -200,6 +200,7 @@ class SeriesConfig(_Strict):
     video_url: str = ""
     capacity: int | None = Field(default=None, ge=1, le=10000)
     min_attendance: int | None = Field(default=None, ge=0, le=10000)
+    audience: GroupKind = "prestataires"  # whose group is told and reminded: providers (with staff) or staff only
 
 
 class Config(_Strict):

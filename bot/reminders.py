@@ -112,7 +112,7 @@ class Reminders:
             rem = office.reminders
             candidates: list[tuple[str, str, timedelta]] = []
             for off in rem.group:
-                for gid in groups.get((s.office_id, "prestataires"), []):
+                for gid in groups.get((s.office_id, s.audience), []):
                     candidates.append((f"group:{off}@{stamp}", f"group:{gid}", parse_duration(off)))
             for off in rem.private:
                 for pid in registered.get(s.id, []):

@@ -174,3 +174,19 @@ def test_config_series_at_an_impossible_time_is_one_clear_error(config: Config, 
     expected = r"series\[0\] \(klub-trois-vallees\) : L'heure 28/03/2027 02:30 n'existe pas"
     with pytest.raises(ConfigError, match=expected):
         bootstrap(broken, clock=ManualClock(paris("2026-11-20 09:00")), database_url=database_url, migrate=False)
+
+
+def test_staff_only_session_is_announced_to_the_team_and_invisible_to_providers(app: App) -> None:
+    reply = plain(
+        say(app, "camille-ant", '/klub titre="Point équipe" date=2026-12-01 heure=9h pour=equipe', chat="equipe")
+    )
+    assert "Réservée à l'équipe" in reply
+    number = int(reply.split("n°")[1].split(" ")[0])
+    assert "Je ne trouve pas de séance" in plain(say(app, "gite-du-moulin", f"/inscrire {number}"))
+    assert "Point équipe" not in plain(say(app, "gite-du-moulin", "/klubs"))
+    assert "Point équipe" in plain(say(app, "julien-accueil", "/klubs", chat="equipe"))
+    say(app, "camille-ant", f"/annoncer {number}", chat="equipe")
+    assert [m.chat.chat_id for m in app.outbox.drain("console")] == ["ot-trois-vallees:equipe"]
+    assert "pour » vaut" in plain(
+        say(app, "camille-ant", '/klub titre="X" date=2026-12-01 heure=9h pour=tous', chat="equipe")
+    )

@@ -43,6 +43,7 @@ def register(sub: Any) -> None:
     cr.add_argument("--video-url", default="")
     cr.add_argument("--capacity", type=int)
     cr.add_argument("--min-attendance", type=int)
+    cr.add_argument("--audience", choices=clubs.AUDIENCES, default="prestataires", help="le groupe concerné")
     cr.set_defaults(func=create)
 
 
@@ -73,7 +74,7 @@ def list_sessions(args: argparse.Namespace) -> int:
     try:
         with app.sessions() as db:
             zone = clubs.zone_of(db, args.office)
-            rows = clubs.upcoming(db, args.office, app.clock.now(), limit=50)
+            rows = clubs.upcoming(db, args.office, app.clock.now(), limit=50, audiences=clubs.AUDIENCES)
             if not rows:
                 print("Aucune séance à venir.")
             for s in rows:
@@ -100,6 +101,7 @@ def create(args: argparse.Namespace) -> int:
                     video_url=args.video_url,
                     capacity=args.capacity,
                     min_attendance=args.min_attendance,
+                    audience=args.audience,
                 )
                 zone = clubs.zone_of(db, args.office)
                 if args.date:
@@ -110,7 +112,13 @@ def create(args: argparse.Namespace) -> int:
                     series = clubs.create_series(
                         db, args.office, spec, args.rrule, datetime.combine(first, parse_time(args.time)), now
                     )
-                    count = len([s for s in clubs.upcoming(db, args.office, now, 100) if s.series_id == series.id])
+                    count = len(
+                        [
+                            s
+                            for s in clubs.upcoming(db, args.office, now, 100, audiences=clubs.AUDIENCES)
+                            if s.series_id == series.id
+                        ]
+                    )
                     print(f"Série n°{series.id} créée : {count} séance(s) à venir.")
                 else:
                     raise CliError("précisez --date (séance unique) ou --rrule (série)")

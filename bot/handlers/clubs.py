@@ -45,6 +45,8 @@ def describe(app: App, db: Db, session: Session, lang: str, *, details: bool = T
     if session.status == "cancelled":
         lines.append(t(lang, "klub.card_cancelled", reason=session.cancel_reason or "—"))
         return Safe("\n".join(lines))
+    if session.audience == "equipe":
+        lines.append(t(lang, "klub.card_staff_only"))
     if session.location:
         lines.append(t(lang, "klub.card_where", where=session.location))
     if session.video_url:
@@ -95,7 +97,7 @@ def _agenda_lines(ctx: Ctx, session: Session) -> list[str]:
 
 def prochain(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
-    session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+    session = clubs.next_session(ctx.db, ctx.office.id, ctx.now, _audiences(ctx))
     if session is None:
         return ctx.say("klub.none_planned")
     lines: list[str] = [describe(ctx.app, ctx.db, session, ctx.lang)]
@@ -112,7 +114,7 @@ def prochain(ctx: Ctx, args: str) -> list[Reply]:
 
 def klubs_list(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
-    sessions = clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=8)
+    sessions = clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=8, audiences=_audiences(ctx))
     if not sessions:
         return ctx.say("klub.none_planned")
     parts = [ctx.t("klub.list_title")]
@@ -120,16 +122,20 @@ def klubs_list(ctx: Ctx, args: str) -> list[Reply]:
     return [Reply(Safe("\n\n".join(parts)))]
 
 
+def _audiences(ctx: Ctx) -> tuple[str, ...]:
+    return clubs.audiences_for(ctx.role >= Role.STAFF)
+
+
 def _target(ctx: Ctx, args: str) -> Session | ClubError:
     """`N` or nothing (= the next session) -> the session, within the caller's office only."""
     assert ctx.office is not None
     word = args.strip().split(" ", 1)[0].lstrip("n°#") if args.strip() else ""
     if not word:
-        session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+        session = clubs.next_session(ctx.db, ctx.office.id, ctx.now, _audiences(ctx))
         return session if session is not None else ClubError("klub.none_planned")
     if not word.isdigit():
         return ClubError("klub.bad_number", text=word)
-    found = clubs.find(ctx.db, ctx.office.id, int(word))
+    found = clubs.find(ctx.db, ctx.office.id, int(word), _audiences(ctx))
     return found if found is not None else ClubError("klub.unknown", number=word)
 
 
@@ -215,6 +221,7 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
             "places",
             "min",
             "rrule",
+            "pour",
         }
         unknown = sorted(set(opts) - known)
         if unknown:
@@ -231,6 +238,7 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
             video_url=opts.get("lien", ""),
             capacity=_int(opts, "places"),
             min_attendance=_int(opts, "min"),
+            audience=opts.get("pour", "prestataires"),
         )
         zone = clubs.zone_of(ctx.db, ctx.office.id)
         if "heure" not in opts:
@@ -266,7 +274,11 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         detail=series.rrule,
     )
     _changed(ctx)
-    upcoming = [s for s in clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=50) if s.series_id == series.id]
+    upcoming = [
+        s
+        for s in clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=50, audiences=clubs.AUDIENCES)
+        if s.series_id == series.id
+    ]
     lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=series.rrule)]
     lines += [describe(ctx.app, ctx.db, s, ctx.lang, details=False) for s in upcoming[:3]]
     return [Reply(Safe("\n\n".join(lines)))]
@@ -285,7 +297,7 @@ def annoncer(ctx: Ctx, args: str) -> list[Reply]:
         + describe(ctx.app, ctx.db, session, lang)
     )
     sent = notify.to_groups(
-        ctx.app, ctx.db, session.office_id, "prestataires", Reply(text, buttons=register_buttons(lang, session))
+        ctx.app, ctx.db, session.office_id, session.audience, Reply(text, buttons=register_buttons(lang, session))
     )
     session.announced_at = ctx.now
     audit.record(
@@ -330,7 +342,7 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
         old=fmt_when(old, zone, lang),
         new=fmt_when(new_start, zone, lang),
     )
-    notify.to_groups(ctx.app, ctx.db, session.office_id, "prestataires", Reply(notice))
+    notify.to_groups(ctx.app, ctx.db, session.office_id, session.audience, Reply(notice))
     for reg in clubs.registrations(ctx.db, session.id, "yes"):
         person = ctx.db.get(Person, reg.person_id)
         if person is not None:
@@ -378,7 +390,7 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
     notice = t(
         lang, "klub.cancelled_notice", title=session.title, when=fmt_when(session.starts_at, zone, lang), reason=reason
     )
-    notify.to_groups(ctx.app, ctx.db, session.office_id, "prestataires", Reply(notice))
+    notify.to_groups(ctx.app, ctx.db, session.office_id, session.audience, Reply(notice))
     told = 0
     for person in people:
         plang = person.language or lang

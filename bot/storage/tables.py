@@ -160,7 +160,7 @@ class SessionSeries(Base):
     video_url: Mapped[str] = mapped_column(String(500), default="")
     capacity: Mapped[int | None] = mapped_column(Integer)
     min_attendance: Mapped[int | None] = mapped_column(Integer)
-    target_kinds: Mapped[str] = mapped_column(String(64), default="prestataires")
+    audience: Mapped[str] = mapped_column(String(16), default="prestataires")  # the group it is for
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -182,6 +182,7 @@ class Session(Base):
     video_url: Mapped[str] = mapped_column(String(500), default="")
     capacity: Mapped[int | None] = mapped_column(Integer)
     min_attendance: Mapped[int | None] = mapped_column(Integer)
+    audience: Mapped[str] = mapped_column(String(16), default="prestataires")  # prestataires | equipe
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|moved|cancelled|held
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
     announced_at: Mapped[datetime | None]

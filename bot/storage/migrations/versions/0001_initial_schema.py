@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:29:47.193299
+Create Date: 2026-11-22 23:03:21.909409
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def upgrade() -> None:
         sa.Column("video_url", sa.String(length=500), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=True),
         sa.Column("min_attendance", sa.Integer(), nullable=True),
-        sa.Column("target_kinds", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=16), nullable=False),
         sa.Column("created_at", bot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["office_id"], ["offices.id"], name=op.f("fk_session_series_office_id_offices")),
@@ -233,6 +233,7 @@ def upgrade() -> None:
         sa.Column("video_url", sa.String(length=500), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=True),
         sa.Column("min_attendance", sa.Integer(), nullable=True),
+        sa.Column("audience", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("cancel_reason", sa.String(length=300), nullable=True),
         sa.Column("announced_at", bot.storage.tables.UTCDateTime(timezone=True), nullable=True),
