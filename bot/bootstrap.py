@@ -104,10 +104,14 @@ def bootstrap(
     app.free_text_handler = faq_handlers.free_text
     app.agenda_preview = question_handlers.agenda_preview
     now = app.clock.now()
-    with app.sessions.begin() as db:
-        membership.sync_config(db, config, now)
-        clubs.sync_config_series(db, config, now)
-        clubs.ensure_sessions(db, now)
+    try:
+        with app.sessions.begin() as db:
+            membership.sync_config(db, config, now)
+            clubs.sync_config_series(db, config, now)
+            clubs.ensure_sessions(db, now)
+    except Exception:
+        engine.dispose()  # a config refused at start must not leave connections open
+        raise
     app.reminders = Reminders(app)
     app.tickers.append(app.reminders)
     app.tickers.append(clubs.Horizon(app))
