@@ -124,14 +124,11 @@ def list_cmd(args: argparse.Namespace) -> int:
 
 def revoke_cmd(args: argparse.Namespace) -> int:
     config = load(args)
-    # Removals are carried out here and now on each configured platform: this process is not the bot.
-    platforms = tuple(p for p in ("telegram",) if getattr(config.adapters, p).enabled)
+    platforms = _removal_platforms(config)
     app = open_app(args, config, platforms)
     try:
         with app.sessions.begin() as db:
-            person = membership.person_by_slug(db, args.slug)
-            if person is None or person.erased_at is not None:
-                raise CliError(f"personne « {args.slug} » absente de l'annuaire (voir klub person list)")
+            person = _known(db, args.slug)
             result = gate.revoke(
                 db, person=person, now=app.clock.now(), platforms=app.platforms, actor_label=gate.CLI_ACTOR
             )
@@ -164,9 +161,7 @@ def export_cmd(args: argparse.Namespace) -> int:
     app = open_app(args, config, ())
     try:
         with app.sessions.begin() as db:
-            person = membership.person_by_slug(db, args.slug)
-            if person is None or person.erased_at is not None:
-                raise CliError(f"personne « {args.slug} » absente de l'annuaire (voir klub person list)")
+            person = _known(db, args.slug)
             data = privacy.export_json(db, person)
             audit.record(db, app.clock.now(), "person.export", actor_label=gate.CLI_ACTOR,
                          office_id=person.office_id, target=f"person:{person.id}")  # fmt: skip
@@ -185,13 +180,11 @@ def forget_cmd(args: argparse.Namespace) -> int:
     if not args.yes:
         raise CliError("l'effacement est irréversible : relancez avec --yes pour confirmer")
     config = load(args)
-    platforms = tuple(p for p in ("telegram",) if getattr(config.adapters, p).enabled)
+    platforms = _removal_platforms(config)
     app = open_app(args, config, platforms)
     try:
         with app.sessions.begin() as db:
-            person = membership.person_by_slug(db, args.slug)
-            if person is None or person.erased_at is not None:
-                raise CliError(f"personne « {args.slug} » absente de l'annuaire (voir klub person list)")
+            person = _known(db, args.slug)
             # Out of the groups first (needs the platform accounts), then the personal data goes.
             result = gate.revoke(db, person=person, now=app.clock.now(), platforms=app.platforms,
                                  actor_label=gate.CLI_ACTOR)  # fmt: skip
@@ -202,3 +195,15 @@ def forget_cmd(args: argparse.Namespace) -> int:
         return _execute(app) if result.removals else 0
     finally:
         app.close()
+
+
+def _known(db: Any, slug: str) -> Person:
+    person = membership.person_by_slug(db, slug)
+    if person is None or person.erased_at is not None:
+        raise CliError(f"personne « {slug} » absente de l'annuaire (voir klub person list)")
+    return person
+
+
+def _removal_platforms(config: Any) -> tuple[str, ...]:
+    # Removals are carried out here and now on each configured platform: this process is not the bot.
+    return tuple(p for p in ("telegram",) if getattr(config.adapters, p).enabled)
