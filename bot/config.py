@@ -165,11 +165,24 @@ class DiscordConfig(_Strict):
     enabled: bool = False
     token_env: str = "DISCORD_BOT_TOKEN"
     guild_ids: list[str] = Field(default_factory=list)
+    # Privileged intents (switch them on in the Developer Portal first): members for greeting newcomers
+    # and giving roles back on re-join, message_content for reading group messages that do not mention Klub.
+    members_intent: bool = False
+    message_content_intent: bool = False
+    welcome_channels: dict[str, str] = Field(default_factory=dict)  # guild id -> channel greeting newcomers
+    events: bool = True  # mirror the sessions as the server's scheduled events
+    events_horizon_days: int = Field(default=60, ge=1, le=365)
+    events_sync_minutes: int = Field(default=15, ge=1, le=1440)
 
     @field_validator("guild_ids", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
         return [str(x) for x in v] if isinstance(v, list) else v
+
+    @field_validator("welcome_channels", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v: Any) -> Any:
+        return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
 class AdaptersConfig(_Strict):

@@ -36,9 +36,9 @@ DEFAULT_DAYS = 7
 MAX_DAYS = 30
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(hours=1)
-# Platforms whose groups are entered through an invite link plus a join request the core decides.
-# The console has no membership; Discord opens channels by role (its own /verifier flow).
-JOIN_BY_LINK = frozenset({"telegram"})
+# Platforms whose groups are opened once an account is linked: Telegram answers with an invite link
+# (the join request is decided by the core), Discord grants the channel's role. The console has none.
+JOIN_BY_LINK = frozenset({"telegram", "discord"})
 CLI_ACTOR = "ligne de commande"
 _NOT_CODE = re.compile(r"[\s-]+")
 

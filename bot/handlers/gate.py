@@ -38,7 +38,12 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
     links = gate.join_links(ctx.db, person, user.platform, lang)
     office_name = office.name if office is not None else person.office_id
     text = t(lang, "gate.linked", name=person.name.split(" ")[0], office=office_name)
-    follow = t(lang, "gate.linked_join" if links else "gate.linked_no_join")
+    if links and user.platform == "discord":
+        # Discord opens the channels at once (the adapter grants their roles): nothing to tap.
+        names = [g.title or g.kind for g in gate.join_groups(ctx.db, person, user.platform)]
+        follow = t(lang, "gate.linked_roles", groups=", ".join(f"« {name} »" for name in names))
+    else:
+        follow = t(lang, "gate.linked_join" if links else "gate.linked_no_join")
     return [GateReply(f"{text}\n\n{follow}", join_links=links)]
 
 

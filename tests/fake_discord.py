@@ -1,0 +1,380 @@
+"""A fake Discord REST API and gateway on 127.0.0.1, speaking the real protocols.
+
+The real discord.py client talks to it as it talks to discord.com: REST calls under /api/v10 (JSON),
+and a websocket gateway sending plain JSON text frames (no compression: discord.py only decompresses
+binary frames, whatever `compress=` it puts in the URL). Tests push gateway events (interactions,
+messages), inspect every REST call and can make a route fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import yarl
+from aiohttp import WSMsgType, web
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
+    import discord.gateway
+    import discord.http
+
+TOKEN = "FAKE.discord-token.never-in-logs"
+BOT_ID = 4242000000000000001
+APP_ID = BOT_ID
+GUILD_ID = 1180000000000000000
+TIMESTAMP = "2026-11-20T08:00:00.000000+00:00"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str  # without the /api/v10 prefix
+    json: Any
+    query: dict[str, str]
+    failed: bool = False
+
+
+@dataclass
+class _Failure:
+    method: str
+    path: str
+    status: int
+    times: int
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py reads a body as JSON only when the content type is exactly application/json.
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0", "avatar": None, "bot": bot}
+
+
+@dataclass
+class FakeDiscord:
+    channels: dict[int, str] = field(default_factory=dict)  # id -> name, in the one guild
+    calls: list[Call] = field(default_factory=list)
+    heartbeat_ms: int = 500
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1190000000000000001))
+    _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    dm_channels: dict[str, str] = field(default_factory=dict)  # user id -> DM channel id
+    _failures: list[_Failure] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _ws: web.WebSocketResponse | None = None
+    identified: asyncio.Event = field(default_factory=asyncio.Event)
+    identify: dict[str, Any] | None = None
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    # -- server -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/gateway-ws", self._gateway)
+        app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server: Any = site._server
+        self.port = int(server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @contextmanager
+    def patched(self) -> Iterator[None]:
+        """Point discord.py at this server (class attributes), and put them back afterwards."""
+        base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        discord.http.Route.BASE = f"{self.url}/api/v10"
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{self.port}/gateway-ws")
+        try:
+            yield
+        finally:
+            discord.http.Route.BASE = base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+
+    # -- gateway ------------------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws = ws
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(msg.data)
+            op = payload.get("op")
+            if op == 1:
+                await ws.send_str(json.dumps({"op": 11}))
+            elif op == 2:
+                self.identify = payload["d"]
+                await self._dispatch("READY", self._ready())
+                await self._dispatch("GUILD_CREATE", self.guild())
+                self.identified.set()
+        return ws
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        assert self._ws is not None, "pas de client connecté à la passerelle"
+        await self._ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    async def push(self, event: str, data: dict[str, Any]) -> None:
+        await asyncio.wait_for(self.identified.wait(), 10)
+        await self._dispatch(event, data)
+
+    def _ready(self) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": user(BOT_ID, "Klub", bot=True),
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "session_id": "fake-session",
+            "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway-ws",
+            "application": {"id": str(APP_ID), "flags": 0},
+        }
+
+    def guild(self) -> dict[str, Any]:
+        return {
+            "id": str(GUILD_ID),
+            "name": "Office des Trois Vallées",
+            "owner_id": "1",
+            "unavailable": False,
+            "member_count": 3,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "members": [],
+            "threads": [],
+            "roles": [
+                {
+                    "id": str(GUILD_ID),
+                    "name": "@everyone",
+                    "permissions": "0",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                }
+            ],
+            "channels": [
+                {"id": str(cid), "type": 0, "name": name, "position": n, "permission_overwrites": []}
+                for n, (cid, name) in enumerate(self.channels.items())
+            ],
+        }
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+    def member(self, user_id: int, name: str) -> dict[str, Any]:
+        return {
+            "user": user(user_id, name),
+            "roles": [],
+            "joined_at": TIMESTAMP,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+
+    def interaction(
+        self,
+        *,
+        user_id: int,
+        name: str = "",
+        channel_id: int | None = None,
+        command: str | None = None,
+        arguments: str | None = None,
+        custom_id: str | None = None,
+        locale: str = "fr",
+        user_name: str = "Julien",
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.next_id(),
+            "application_id": str(APP_ID),
+            "token": f"itoken-{self.next_id()}",
+            "version": 1,
+            "locale": locale,
+            "attachment_size_limit": 8388608,
+            "app_permissions": "0",
+        }
+        if command is not None:
+            options = [] if arguments is None else [{"name": "arguments", "type": 3, "value": arguments}]
+            data["type"] = 2
+            data["data"] = {"id": self.next_id(), "name": command, "type": 1, "options": options}
+        else:
+            assert custom_id is not None
+            data["type"] = 3
+            data["data"] = {"custom_id": custom_id, "component_type": 2}
+            data["message"] = self.message_payload(channel_id or user_id, BOT_ID, "…", author_name="Klub", bot=True)
+        if channel_id is None:  # a DM
+            data["user"] = user(user_id, user_name)
+            data["channel"] = {"id": self.next_id(), "type": 1}
+        else:
+            data["guild_id"] = str(GUILD_ID)
+            data["channel_id"] = str(channel_id)
+            data["channel"] = {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "salon"}
+            data["member"] = {**self.member(user_id, user_name), "permissions": "0"}
+        return data
+
+    def message_payload(
+        self,
+        channel_id: int,
+        author_id: int,
+        content: str,
+        *,
+        author_name: str = "Julien",
+        bot: bool = False,
+        mentions: tuple[int, ...] = (),
+        guild: bool = True,
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.next_id(),
+            "channel_id": str(channel_id),
+            "author": user(author_id, author_name, bot=bot),
+            "content": content,
+            "timestamp": TIMESTAMP,
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [user(m, "Klub" if m == BOT_ID else "x", bot=m == BOT_ID) for m in mentions],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+        }
+        if guild:
+            data["guild_id"] = str(GUILD_ID)
+            data["member"] = {"roles": [], "joined_at": TIMESTAMP, "deaf": False, "mute": False, "flags": 0}
+        return data
+
+    # -- REST ---------------------------------------------------------------------------------------
+
+    def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
+        self._failures.append(_Failure(method, path, status, times))
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["path"]
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if raw:
+                body = json.loads(raw) if request.content_type == "application/json" else raw.decode("utf-8", "replace")
+        call = Call(request.method, path, body, dict(request.query))
+        self.calls.append(call)
+        self._changed.set()
+        for failure in self._failures:
+            if failure.times > 0 and failure.method == request.method and failure.path == path:
+                failure.times -= 1
+                call.failed = True
+                return _json({"message": "fake failure", "code": 0}, status=failure.status)
+        return self._answer(request.method, path, body)
+
+    def _answer(self, method: str, path: str, body: Any) -> web.StreamResponse:
+        parts = path.strip("/").split("/")
+        if path == "/users/@me":
+            return _json(user(BOT_ID, "Klub", bot=True))
+        if path == "/oauth2/applications/@me":
+            return _json(
+                {
+                    "id": str(APP_ID),
+                    "name": "Klub",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": False,
+                    "bot_require_code_grant": False,
+                    "owner": user(1, "owner"),
+                    "verify_key": "0" * 64,
+                    "flags": 0,
+                }
+            )
+        if path in ("/gateway", "/gateway/bot"):
+            return _json(
+                {
+                    "url": f"ws://127.0.0.1:{self.port}/gateway-ws",
+                    "shards": 1,
+                    "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1},
+                }
+            )
+        if method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
+            return _json(
+                [
+                    {**cmd, "id": self.next_id(), "application_id": str(APP_ID), "version": "1", "type": 1}
+                    for cmd in (body or [])
+                ]
+            )
+        if method == "POST" and parts[0] == "interactions":
+            return _json({"interaction": {"id": parts[1], "type": 2}})
+        if parts[0] == "webhooks" and method in ("POST", "PATCH"):
+            return _json(self._sent_message(self.next_id(), body))
+        if method == "POST" and parts[0] == "channels" and parts[-1] == "messages":
+            return _json(self._sent_message(parts[1], body))
+        if method == "POST" and path == "/users/@me/channels":
+            recipient = str(body["recipient_id"])
+            channel = self.dm_channels.setdefault(recipient, self.next_id())
+            return _json({"id": channel, "type": 1, "recipients": [user(int(recipient), "x")]})
+        if parts[0] == "guilds" and "roles" in parts and method in ("PUT", "DELETE"):
+            return web.Response(status=204)
+        return _json({"message": f"route inconnue {method} {path}", "code": 0}, status=404)
+
+    def _sent_message(self, channel_id: str, body: Any) -> dict[str, Any]:
+        content = body.get("content", "") if isinstance(body, dict) else ""
+        return self.message_payload(int(channel_id), BOT_ID, content or "", author_name="Klub", bot=True, guild=False)
+
+    # -- inspection ---------------------------------------------------------------------------------
+
+    def made(self, method: str, prefix: str, where: Callable[[Call], bool] | None = None) -> list[Call]:
+        return [
+            c for c in self.calls if c.method == method and c.path.startswith(prefix) and (where is None or where(c))
+        ]
+
+    async def wait_for(
+        self,
+        method: str,
+        prefix: str,
+        where: Callable[[Call], bool] | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5,
+    ) -> list[Call]:
+        async def until() -> list[Call]:
+            while True:
+                found = self.made(method, prefix, where)
+                if len(found) >= count:
+                    return found
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(until(), timeout)
+
+
+def content(call: Call) -> str:
+    """The text of a message-sending call (interaction callbacks nest it under "data")."""
+    body = call.json if isinstance(call.json, dict) else {}
+    if "type" in body and "data" in body:
+        body = body["data"]
+    return str(body.get("content", ""))
+
+
+def flags(call: Call) -> int:
+    body = call.json if isinstance(call.json, dict) else {}
+    if "type" in body and "data" in body:
+        body = body["data"]
+    return int(body.get("flags", 0) or 0)
