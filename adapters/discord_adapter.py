@@ -1,9 +1,15 @@
-"""Discord, through discord.py 2: slash commands, mentions, DMs and buttons in; replies, outbox messages
-and role changes out.
+"""Discord, through discord.py 2: slash commands, mentions, DMs and buttons in; replies, outbox messages,
+role changes and scheduled events out.
 
 The adapter converts and renders; it decides nothing. What to answer is `Core.handle`'s call; who is
 let in is the gate's (a `GateReply` naming Discord groups: the adapter grants the role configured for
-each group); who is removed comes from the outbox (`MemberAction`: the adapter removes the roles).
+each group); who is removed comes from the outbox (`MemberAction`: the adapter removes the role); which
+sessions become which server events is `bot.discord_events`' (the adapter makes the REST calls).
+
+No privileged intent is needed: slash commands and buttons arrive as interactions, and Discord sends
+the text of private messages and of messages mentioning the bot without the message-content intent.
+Two optional ones (adapters.discord.members_intent, message_content_intent) add the greeting of
+newcomers and the reading of channel messages that do not mention Klub.
 
 Delivery rules for the outbox: discord.py already waits out 429s and retries 5xx answers; a failure
 that certainly did not reach Discord (refused connection, 4xx, 5xx) is reported "failed", one that may
@@ -14,12 +20,13 @@ sent again: an outbox message is acknowledged once, after Discord accepted it.
 from __future__ import annotations
 
 import asyncio
-import html
+import contextlib
 import logging
 import os
 import re
 import warnings
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import aiohttp
@@ -30,11 +37,13 @@ with warnings.catch_warnings():
     import discord
 from discord import app_commands
 
+from adapters import discord_render
 from adapters.base import Adapter, AdapterSetupError
-from adapters.render import split_message, to_plain
+from bot import discord_events, gate
 from bot.bootstrap import App
 from bot.commands import Command
-from bot.config import DiscordConfig, GroupConfig
+from bot.config import DiscordConfig
+from bot.discord_events import DiscordRole, EventOp, EventSpec, RemoteEvent
 from bot.i18n import pick_language, t
 from bot.messages import ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply, UserRef
 
@@ -47,9 +56,13 @@ MAX_DESCRIPTION = 100  # slash command and option descriptions
 MAX_LABEL = 80  # button labels
 VERIFY = "verifier"  # Discord's own way in: /verifier CODE, the same as Telegram's /start CODE
 _NAME = re.compile(r"^[-_a-z0-9]{1,32}$")  # what we accept as a slash command name
-_TAG = re.compile(r'<a href="([^"]*)">|</a>|</?(?:b|i|u|s|code|pre)>')
-_MARK = {"b": "**", "i": "*", "u": "__", "s": "~~", "code": "`", "pre": "```"}
 _NOT_SENT = (aiohttp.ClientConnectorError,)  # the request never left this machine
+_STATUS = {
+    discord.EventStatus.scheduled: "scheduled",
+    discord.EventStatus.active: "active",
+    discord.EventStatus.completed: "completed",
+    discord.EventStatus.cancelled: "cancelled",
+}
 
 
 class DiscordSetupError(AdapterSetupError):
@@ -70,60 +83,30 @@ def read_token(cfg: DiscordConfig, env: Mapping[str, str]) -> str:
 # -- rendering ----------------------------------------------------------------------------------------
 
 
-def _text(raw: str) -> str:
-    """A run of the core's escaped text as Discord Markdown: literal, nobody pinged."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(html.unescape(raw)))
-
-
 def render(text: str) -> str:
     """The core's HTML subset as Discord Markdown; user text cannot inject formatting or mentions."""
-    out: list[str] = []
-    pos = 0
-    in_code = False
-    link: str | None = None  # the target of the <a> being rendered
-    title: list[str] = []
-    for m in _TAG.finditer(text):
-        chunk = text[pos : m.start()]
-        pos = m.end()
-        piece = html.unescape(chunk).replace("`", "ˋ") if in_code else _text(chunk)
-        (title if link is not None else out).append(piece)
-        tag = m.group(0)
-        if m.group(1) is not None:  # <a href="...">
-            link, title = html.unescape(m.group(1)), []
-            continue
-        if tag == "</a>":
-            if link is not None:
-                label = "".join(title)
-                if not label.strip() or discord.utils.remove_markdown(label) == link:
-                    out.append(f"<{link}>")
-                else:
-                    out.append(f"[{label.replace(']', '')}](<{link}>)")
-            link = None
-            continue
-        name = tag.strip("</>")
-        if name in ("code", "pre"):
-            in_code = not tag.startswith("</")
-        mark = _MARK[name]
-        if name == "pre":
-            mark = "```\n" if not tag.startswith("</") else "\n```"
-        (title if link is not None else out).append(mark)
-    tail = text[pos:]
-    out.append(html.unescape(tail) if in_code else _text(tail))
-    return "".join(out).strip()
+    return discord_render.render(text)
 
 
 def split(text: str) -> list[str]:
-    return [part for part in split_message(text, MAX_MESSAGE) if part.strip()]
+    """The core's HTML subset rendered and cut under 2,000 characters (formatting reopened per part)."""
+    return discord_render.split(text, MAX_MESSAGE)
 
 
 def label(text: str) -> str:
-    plain = to_plain(text).strip() or "…"
-    return plain if len(plain) <= MAX_LABEL else plain[: MAX_LABEL - 1] + "…"
+    return discord_render.clip(discord_render.plain(text), MAX_LABEL) or "…"
 
 
 def description(text: str) -> str:
-    plain = " ".join(to_plain(text).split()) or "…"
-    return plain if len(plain) <= MAX_DESCRIPTION else plain[: MAX_DESCRIPTION - 1] + "…"
+    return discord_render.clip(discord_render.plain(text), MAX_DESCRIPTION) or "…"
+
+
+def intents_for(cfg: DiscordConfig) -> discord.Intents:
+    """The default intents, plus the two privileged ones only when the configuration asks for them."""
+    intents = discord.Intents.default()
+    intents.members = cfg.members_intent  # newcomers (on_member_join)
+    intents.message_content = cfg.message_content_intent  # channel messages that do not mention Klub
+    return intents
 
 
 def make_view(reply: Reply) -> discord.ui.View | None:
@@ -199,7 +182,11 @@ class DiscordAdapter(Adapter):
         self.tree: app_commands.CommandTree[discord.Client] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        self._event_tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._sync_wanted = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+        self.synced = asyncio.Event()  # set after each scheduled-events pass (tests and logs wait on it)
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listening = False
@@ -207,12 +194,11 @@ class DiscordAdapter(Adapter):
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def _build(self) -> discord.Client:
-        intents = discord.Intents.default()  # no message_content: mentions and DMs still carry text
-        intents.message_content = False
         client = discord.Client(
-            intents=intents,
+            intents=intents_for(self.cfg),
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=self.guild_ready_timeout,
+            chunk_guilds_at_startup=False,  # no member list needed, even with the members intent
         )
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
         for command in self.slash_commands():
@@ -220,6 +206,9 @@ class DiscordAdapter(Adapter):
         client.setup_hook = self._setup_hook  # type: ignore[method-assign]
         client.event(self.on_message)
         client.event(self.on_interaction)
+        client.event(self.on_ready)
+        if self.cfg.members_intent:
+            client.event(self.on_member_join)
         self.tree = tree
         return client
 
@@ -239,7 +228,11 @@ class DiscordAdapter(Adapter):
             try:
                 synced = await self.tree.sync(guild=guild)
             except discord.HTTPException as exc:
-                log.warning("Discord : commandes non publiées sur le serveur %s : %s", guild_id, exc)
+                log.warning(
+                    "Discord : commandes non publiées sur le serveur %s (portée applications.commands ?) : %s",
+                    guild_id,
+                    exc,
+                )
             else:
                 log.info("Discord : %d commandes publiées sur le serveur %s", len(synced), guild_id)
 
@@ -265,6 +258,11 @@ class DiscordAdapter(Adapter):
         self._closing = False
         self._sender_task = asyncio.create_task(self._send_outbox(), name="discord-outbox")
         self._wake.set()  # whatever was queued before we started
+        if self.cfg.events:
+            self._event_tasks = [
+                asyncio.create_task(self._sync_loop(), name="discord-events"),
+                asyncio.create_task(self._sync_clock(), name="discord-events-clock"),
+            ]
         log.info("Discord : %s connecté", client.user)
 
     async def _connect(self, client: discord.Client) -> None:
@@ -272,6 +270,12 @@ class DiscordAdapter(Adapter):
             await client.connect(reconnect=True)
         except asyncio.CancelledError:
             raise
+        except discord.PrivilegedIntentsRequired:
+            log.error(
+                "Discord refuse un intent privilégié demandé par adapters.discord (members_intent, "
+                "message_content_intent) : activez-le dans le portail développeur (Bot > Privileged Gateway "
+                "Intents) ou désactivez-le dans la configuration"
+            )
         except Exception:
             if not client.is_closed():
                 log.exception("Discord : connexion à la passerelle perdue")
@@ -290,6 +294,12 @@ class DiscordAdapter(Adapter):
             except TimeoutError:
                 log.warning("Discord : envoi de la file interrompu à l'arrêt")
             self._sender_task = None
+        syncing, self._event_tasks = self._event_tasks, []
+        for running in syncing:
+            running.cancel()
+        for running in syncing:
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
         client, self.client = self.client, None
         if client is not None:
             await client.close()
@@ -312,14 +322,26 @@ class DiscordAdapter(Adapter):
         localisations; everything after the name travels in the optional "arguments" option."""
         out: list[app_commands.Command[Any, Any, None]] = []
         seen: set[str] = set()
-        for cmd in self.app.core.table.all():
+        english: set[str] = set()
+        commands = [cmd for cmd in self.app.core.table.all() if cmd.menu and slash_name(cmd) is not None]
+        names = {slash_name(cmd) for cmd in commands}
+        for cmd in commands:
             name = slash_name(cmd)
-            if not cmd.menu or name is None or name in seen:
+            if name is None or name in seen:
                 continue
             seen.add(name)
+            en_name = english_name(cmd)
+            # English speakers see the localised names: each must be unique among them.
+            if en_name is not None and (en_name in english or (en_name in names and en_name != name)):
+                en_name = None
+            if en_name is not None:
+                english.add(en_name)
+            hint: tuple[str, dict[str, object]] = (
+                ("discord.option_arguments", {"usage": cmd.usage}) if cmd.usage else ("discord.arguments", {})
+            )
             desc_fr = description(t("fr", cmd.description_key))
             desc_en = description(t("en", cmd.description_key))
-            out.append(self._slash(name, english_name(cmd), desc_fr, desc_en))
+            out.append(self._slash(name, en_name, desc_fr, desc_en, hint=hint, private=name == VERIFY))
         if VERIFY not in seen and self.app.core.table.find(VERIFY) is None:
             out.append(
                 self._slash(
@@ -327,21 +349,32 @@ class DiscordAdapter(Adapter):
                     "verify",
                     description(t("fr", "discord.cmd_verifier")),
                     description(t("en", "discord.cmd_verifier")),
+                    hint=("discord.option_code", {}),
                     core_name="start",
+                    private=True,
                 )
             )
         return out
 
     def _slash(
-        self, name: str, en_name: str | None, desc_fr: str, desc_en: str, *, core_name: str | None = None
+        self,
+        name: str,
+        en_name: str | None,
+        desc_fr: str,
+        desc_en: str,
+        *,
+        hint: tuple[str, dict[str, object]],
+        core_name: str | None = None,
+        private: bool = False,
     ) -> app_commands.Command[Any, Any, None]:
         target = core_name or name
 
         async def callback(interaction: discord.Interaction, arguments: str | None = None) -> None:
-            await self.on_slash(interaction, target, arguments or "")
+            await self.on_slash(interaction, target, arguments or "", private=private)
 
+        key, kwargs = hint
         app_commands.describe(
-            arguments=_localised(description(t("fr", "discord.arguments")), description(t("en", "discord.arguments")))
+            arguments=_localised(description(t("fr", key, **kwargs)), description(t("en", key, **kwargs)))
         )(callback)
         return app_commands.Command(
             name=_localised(name, en_name), description=_localised(desc_fr, desc_en), callback=callback
@@ -349,24 +382,37 @@ class DiscordAdapter(Adapter):
 
     # -- events in ------------------------------------------------------------------------------------
 
-    def _chat(self, channel_id: int | None, guild_id: int | None, user_id: int, title: str = "") -> ChatRef:
+    def _chat(self, channel: Any, channel_id: int | None, guild_id: int | None, user_id: int) -> ChatRef:
         if guild_id is None or channel_id is None:
-            return ChatRef(PLATFORM, str(user_id), private=True)  # a DM: the chat is the person
-        return ChatRef(PLATFORM, str(channel_id), title=title)
+            return ChatRef(PLATFORM, str(user_id), private=True)  # a DM (or a private exchange): the person
+        # A thread belongs to the group of the channel it was opened in.
+        parent = channel.parent_id if isinstance(channel, discord.Thread) else None
+        title = getattr(channel, "name", "") or ""
+        return ChatRef(PLATFORM, str(parent or channel_id), title=title)
 
     def _user(self, user: discord.abc.User, locale: discord.Locale | None = None) -> UserRef:
         language = locale.value if locale else None
         return UserRef(PLATFORM, str(user.id), display_name=user.display_name, language=language)
 
-    async def on_slash(self, interaction: discord.Interaction, name: str, arguments: str) -> None:
+    async def on_ready(self) -> None:
+        log.info("Discord : passerelle prête (%d serveur(s))", len(self.bot.guilds))
+        self.request_event_sync()  # also after a new session: events may have changed meanwhile
+
+    async def on_slash(
+        self, interaction: discord.Interaction, name: str, arguments: str, *, private: bool = False
+    ) -> None:
+        """`private`: the exchange belongs to the user alone (/verifier): the core sees a private chat,
+        and every answer is ephemeral, so the code never shows in the channel."""
         text = f"/{name} {arguments.strip()}".strip()
+        channel_id = None if private else interaction.channel_id
         incoming = Incoming(
-            chat=self._chat(interaction.channel_id, interaction.guild_id, interaction.user.id),
+            chat=self._chat(interaction.channel, channel_id, interaction.guild_id, interaction.user.id),
             user=self._user(interaction.user, interaction.locale),
             text=text,
+            mentions_bot=True,
             message_id=str(interaction.id),
         )
-        await self._answer_interaction(interaction, incoming)
+        await self._answer_interaction(interaction, incoming, ephemeral=private)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Button presses (application commands go through the command tree)."""
@@ -376,35 +422,43 @@ class DiscordAdapter(Adapter):
         if not custom_id:
             return
         incoming = Incoming(
-            chat=self._chat(interaction.channel_id, interaction.guild_id, interaction.user.id),
+            chat=self._chat(interaction.channel, interaction.channel_id, interaction.guild_id, interaction.user.id),
             user=self._user(interaction.user, interaction.locale),
             text=custom_id,
+            mentions_bot=True,
             via_button=True,
             message_id=str(interaction.id),
         )
-        await self._answer_interaction(interaction, incoming)
+        # A press is a personal action (register, vote, « was it useful? »): its answer is for the presser.
+        await self._answer_interaction(interaction, incoming, ephemeral=True)
 
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
-        if message.author.bot or me is None or message.author.id == me.id:
+        if message.author.bot or me is None or message.author.id == me.id or message.webhook_id is not None:
             return
         private = message.guild is None
         mentioned = any(u.id == me.id for u in message.mentions)
-        if not (private or mentioned):
+        if not (private or mentioned or self.cfg.message_content_intent):
             return  # without the message_content intent, nothing else carries text anyway
         text = re.sub(rf"<@!?{me.id}>", "", message.content)
         text = re.sub(r"[ \t]{2,}", " ", text).strip()
-        title = getattr(message.channel, "name", "") or ""
+        head, _, rest = text.partition(" ")
+        if private and head.lower() in (f"/{VERIFY}", "/verify") and self.app.core.table.find(VERIFY) is None:
+            text = f"/start {rest}".strip()  # typed in a DM: the same as the slash command
         incoming = Incoming(
-            chat=self._chat(message.channel.id, message.guild.id if message.guild else None, message.author.id, title),
+            chat=self._chat(
+                message.channel, message.channel.id, message.guild.id if message.guild else None, message.author.id
+            ),
             user=self._user(message.author),
             text=text,
-            mentions_bot=True,
+            mentions_bot=private or mentioned,
             message_id=str(message.id),
         )
         replies = self.app.core.handle(incoming)
         for reply in replies:
-            await self._grant(reply, incoming.user.user_id)
+            if reply.leave_chat and not incoming.mentions_bot:
+                continue  # « this channel is not served » only to someone who addressed Klub
+            await self._grant(reply, incoming)
             try:
                 if reply.private and not private:
                     try:
@@ -418,32 +472,56 @@ class DiscordAdapter(Adapter):
                 log.error("réponse non envoyée dans %s : %s", incoming.chat.chat_id, exc)
             self._log_unconfigured(reply, incoming)
 
-    async def _answer_interaction(self, interaction: discord.Interaction, incoming: Incoming) -> None:
+    async def on_member_join(self, member: discord.Member) -> None:
+        """Someone joined a served server (members intent): a linked member gets the roles back at once,
+        anyone else is told how to get access, in the welcome channel or in private."""
+        guild_id = str(member.guild.id)
+        if member.bot or guild_id not in discord_events.guild_ids(self.app):
+            return
+        roles = [r for r in discord_events.member_roles(self.app, str(member.id)) if r.guild_id == guild_id]
+        if roles:
+            for role in roles:
+                await self._add_role(role, member.id)
+            return
+        greeting = discord_events.welcome(self.app, guild_id, member.display_name)
+        channel_id = self.cfg.welcome_channels.get(guild_id)
+        where = ChatRef(PLATFORM, channel_id) if channel_id else ChatRef(PLATFORM, str(member.id), private=True)
+        try:
+            await self.deliver(where, greeting)
+        except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:
+            log.warning("accueil de discord:%s impossible : %s", member.id, exc)
+
+    async def _answer_interaction(
+        self, interaction: discord.Interaction, incoming: Incoming, *, ephemeral: bool
+    ) -> None:
         replies = self.app.core.handle(incoming)
         if not replies:
             lang = pick_language(incoming.user.language, self.app.config.language)
-            replies = [Reply(t(lang, "discord.no_reply"), private=True)]
-        first = True
+            replies = [Reply(t(lang, "discord.done"), private=True)]
+        in_guild = interaction.guild_id is not None
+        for reply in list(replies):
+            failed = await self._grant(reply, incoming)
+            if failed:
+                replies.append(discord_events.access_failed(self.app, incoming.user.user_id, incoming.user.language))
         for reply in replies:
-            await self._grant(reply, incoming.user.user_id)
-            ephemeral = reply.private and not incoming.chat.private
-            parts = split(render(reply.text)) or ["…"]
+            # Ephemeral: seen by the user alone. Meaningless (and not needed) in a DM.
+            hidden = in_guild and (ephemeral or reply.private or reply.leave_chat)
+            parts = self.render_reply(reply, incoming.user.language) or ["…"]
             view = make_view(reply)
             for n, part in enumerate(parts):
                 extra: dict[str, Any] = {"view": view} if view is not None and n == len(parts) - 1 else {}
                 try:
-                    if first and not interaction.response.is_done():
+                    if not interaction.response.is_done():
                         await interaction.response.send_message(
-                            part, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none(), **extra
+                            part, ephemeral=hidden, allowed_mentions=discord.AllowedMentions.none(), **extra
                         )
                     else:
                         await interaction.followup.send(
-                            part, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none(), **extra
+                            part, ephemeral=hidden, allowed_mentions=discord.AllowedMentions.none(), **extra
                         )
                 except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
                     log.error("réponse à l'interaction %s non envoyée : %s", interaction.id, exc)
                     return
-                first = False
             self._log_unconfigured(reply, incoming)
 
     def _log_unconfigured(self, reply: Reply, incoming: Incoming) -> None:
@@ -457,56 +535,66 @@ class DiscordAdapter(Adapter):
 
     # -- roles ----------------------------------------------------------------------------------------
 
-    def _groups(self) -> list[tuple[str, GroupConfig]]:
-        return [(office.id, g) for office in self.app.config.offices for g in office.groups if g.platform == PLATFORM]
-
-    def _group(self, chat_id: str) -> tuple[str, GroupConfig] | None:
-        return next(((o, g) for o, g in self._groups() if g.chat_id == chat_id), None)
-
-    async def _grant(self, reply: Reply, user_id: str) -> None:
-        """The core let the person into Discord groups: give them the role that opens each channel."""
+    async def _grant(self, reply: Reply, incoming: Incoming) -> bool:
+        """The core let the person into Discord groups: give them the role that opens each channel.
+        Returns True when a role could not be given (the person is told what to do)."""
         if not isinstance(reply, GateReply):
-            return
+            return False
+        failed = False
         for link in reply.join_links:
             if link.platform != PLATFORM:
                 continue
-            found = self._group(link.chat_id)
-            if found is None or not found[1].role_id or not found[1].guild_id:
+            role = discord_events.channel_role(self.app, link.chat_id)
+            if role is None:
                 log.error("Discord : pas de guild_id/role_id configuré pour le salon %s", link.chat_id)
+                failed = True
                 continue
-            group = found[1]
-            assert group.guild_id is not None and group.role_id is not None
-            try:
-                await self.bot.http.add_role(int(group.guild_id), int(user_id), int(group.role_id), reason="Klub")
-            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-                log.error(
-                    "Discord : rôle %s non attribué à %s (le rôle du bot est-il au-dessus ?) : %s",
-                    group.role_id,
-                    user_id,
-                    exc,
-                )
+            failed = not await self._add_role(role, int(incoming.user.user_id)) or failed
+        return failed
+
+    async def _add_role(self, role: DiscordRole, user_id: int) -> bool:
+        # By id, without fetching the member: no member cache, no members intent needed.
+        try:
+            await self.bot.http.add_role(int(role.guild_id), user_id, int(role.role_id), reason="Klub : compte relié")
+        except discord.NotFound:
+            log.info("Discord : %s n'est pas (encore) membre du serveur %s", user_id, role.guild_id)
+            return False
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.error(
+                "Discord : rôle %s non attribué à %s (le rôle du bot est-il au-dessus ?) : %s",
+                role.role_id,
+                user_id,
+                exc,
+            )
+            return False
+        return True
 
     async def execute(self, action: MemberAction) -> None:
-        """Removal: take away the roles of the office's Discord groups; the person stays on the server
-        and gets access back with a new invitation."""
-        if action.action != "remove":
-            raise ValueError(f"action inconnue : {action.action}")
-        found = self._group(action.chat_id)
-        if found is None:
-            raise ValueError(f"salon Discord {action.chat_id} absent de la configuration")
-        office_id, group = found
-        roles = {
-            (g.guild_id, g.role_id)
-            for o, g in self._groups()
-            if o == office_id and g.guild_id == group.guild_id and g.guild_id and g.role_id
-        }
-        for guild_id, role_id in sorted((str(a), str(b)) for a, b in roles):
+        """Removal: take away the role of the channel; the person stays on the server, without access,
+        and gets it back with a new invitation. "add" gives the role (for a future core decision)."""
+        role = discord_events.channel_role(self.app, action.chat_id)
+        if role is None:
+            raise ValueError(f"salon Discord {action.chat_id} sans guild_id/role_id dans la configuration")
+        guild_id, user_id, role_id = int(role.guild_id), int(action.user_id), int(role.role_id)
+        if action.action == "remove":
             try:
-                await self.bot.http.remove_role(int(guild_id), int(action.user_id), int(role_id), reason="Klub")
+                await self.bot.http.remove_role(guild_id, user_id, role_id, reason="Klub : accès retiré")
             except discord.NotFound:
                 log.info("Discord : %s n'est plus sur le serveur %s", action.user_id, guild_id)
+        elif action.action == "add":
+            await self.bot.http.add_role(guild_id, user_id, role_id, reason="Klub : accès donné")
+        else:
+            raise ValueError(f"action inconnue : {action.action}")
 
     # -- messages out ---------------------------------------------------------------------------------
+
+    def render_reply(self, reply: Reply, language: str | None = None) -> list[str]:
+        text = reply.text
+        if isinstance(reply, GateReply) and reply.invite_code:
+            # The code's Discord use: the gate's text explains Telegram's /start.
+            lang = pick_language(language, self.app.config.language)
+            text += "\n\n" + t(lang, "discord.invite_hint", code=gate.format_code(reply.invite_code))
+        return split(text)
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         await self.deliver(chat, reply)
@@ -519,7 +607,7 @@ class DiscordAdapter(Adapter):
     async def deliver(self, chat: ChatRef, reply: Reply, *, reference: discord.Message | None = None) -> None:
         """Render and send one reply (split under 2,000 characters; buttons on the last part).
         Raises DeliveryUncertain when the message may be on Discord, wholly or in part."""
-        parts = split(render(reply.text))
+        parts = self.render_reply(reply)
         if not parts:
             return
         channel = await self._channel(chat)
@@ -552,7 +640,9 @@ class DiscordAdapter(Adapter):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self.flush_outbox()
+            if await self.flush_outbox() != (0, 0):
+                # Something was announced, moved or cancelled: the server's events may have to follow.
+                self.request_event_sync()
             if self._closing:
                 return
 
@@ -586,6 +676,108 @@ class DiscordAdapter(Adapter):
         except Exception:
             log.exception("accusé d'envoi en échec pour %s", message.chat.chat_id)
         return True
+
+    # -- scheduled events -----------------------------------------------------------------------------
+
+    def request_event_sync(self) -> None:
+        if self.cfg.events and self._event_tasks:
+            self._sync_wanted.set()
+
+    async def _sync_loop(self) -> None:
+        client = self.bot
+        await client.wait_until_ready()  # the guild cache comes with the gateway
+        self._sync_wanted.set()  # the pass at start
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted.clear()  # a request made during the pass triggers one more pass
+            try:
+                await self.sync_events()
+            except Exception:
+                log.exception("Discord : synchronisation des évènements en échec")
+            self.synced.set()
+
+    async def _sync_clock(self) -> None:
+        # Changes made by another process (the command line, another instance) are caught up here.
+        while True:
+            await asyncio.sleep(self.cfg.events_sync_minutes * 60)
+            self._sync_wanted.set()
+
+    async def sync_events(self) -> list[EventOp]:
+        """One pass: the sessions from the database, each server's events from Discord, the difference
+        (decided by `discord_events.plan`) carried out, and the event ids stored with the sessions."""
+        async with self._sync_lock:
+            horizon = timedelta(days=self.cfg.events_horizon_days)
+            wanted = discord_events.mirrors(self.app, self.app.clock.now(), horizon)
+            remote: dict[str, dict[str, RemoteEvent]] = {}
+            objects: dict[str, discord.ScheduledEvent] = {}
+            for guild_id in sorted({m.guild_id for m in wanted}):
+                guild = self.bot.get_guild(int(guild_id))
+                if guild is None:
+                    log.warning("Discord : le bot n'est pas sur le serveur %s (évènements non synchronisés)", guild_id)
+                    continue
+                try:
+                    events = await guild.fetch_scheduled_events(with_counts=False)
+                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                    log.warning("Discord : évènements du serveur %s illisibles : %s", guild_id, exc)
+                    continue
+                remote[guild_id] = {str(e.id): _remote(e) for e in events}
+                objects.update({str(e.id): e for e in events})
+            ops = discord_events.plan(wanted, remote)
+            for op in ops:
+                try:
+                    await self._apply(op, objects)
+                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                    # Left for the next pass, which compares again: nothing is done twice.
+                    log.error(
+                        "Discord : évènement de la séance n°%s (%s) impossible : %s", op.session_id, op.action, exc
+                    )
+            return ops
+
+    async def _apply(self, op: EventOp, objects: dict[str, discord.ScheduledEvent]) -> None:
+        spec = op.spec
+        if op.action == "create":
+            guild = self.bot.get_guild(int(op.guild_id))
+            if guild is None:
+                return
+            event = await guild.create_scheduled_event(
+                name=spec.name,
+                description=spec.description,
+                start_time=spec.start,
+                end_time=spec.end,
+                entity_type=discord.EntityType.external,
+                privacy_level=discord.PrivacyLevel.guild_only,
+                location=spec.location,
+                reason=f"Klub : séance n°{op.session_id}",
+            )
+            discord_events.record_event(self.app, op.session_id, str(event.id))
+        elif op.action == "adopt" and op.event_id is not None:
+            discord_events.record_event(self.app, op.session_id, op.event_id)
+        elif op.action == "update" and op.event_id is not None:
+            objects[op.event_id] = await objects[op.event_id].edit(
+                name=spec.name,
+                description=spec.description,
+                start_time=spec.start,
+                end_time=spec.end,
+                location=spec.location,
+                reason=f"Klub : séance n°{op.session_id} modifiée",
+            )
+        elif op.action == "cancel" and op.event_id is not None:
+            await objects[op.event_id].cancel(reason=f"Klub : séance n°{op.session_id} annulée")
+
+
+def _remote(event: discord.ScheduledEvent) -> RemoteEvent:
+    status: Any = _STATUS.get(event.status, "completed")
+    return RemoteEvent(
+        event_id=str(event.id),
+        status=status,
+        spec=EventSpec(
+            name=event.name,
+            description=event.description or "",
+            location=event.location or "",
+            start=event.start_time,
+            end=event.end_time or event.start_time,
+        ),
+    )
 
 
 __all__ = [

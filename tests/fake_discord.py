@@ -3,7 +3,8 @@
 The real discord.py client talks to it as it talks to discord.com: REST calls under /api/v10 (JSON),
 and a websocket gateway sending plain JSON text frames (no compression: discord.py only decompresses
 binary frames, whatever `compress=` it puts in the URL). Tests push gateway events (interactions,
-messages), inspect every REST call and can make a route fail.
+messages, members joining), inspect every REST call and can make a route fail. The server's scheduled
+events live in `events` (id -> the event object the API returns), created and edited through REST.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ class FakeDiscord:
     _ws: web.WebSocketResponse | None = None
     identified: asyncio.Event = field(default_factory=asyncio.Event)
     identify: dict[str, Any] | None = None
+    gateway_query: dict[str, str] = field(default_factory=dict)  # ?v=10&encoding=json&compress=…
     _runner: web.AppRunner | None = None
     port: int = 0
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # guild scheduled events, by id
 
     # -- server -------------------------------------------------------------------------------------
 
@@ -115,6 +118,7 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
+        self.gateway_query = dict(request.query)
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -233,6 +237,10 @@ class FakeDiscord:
             data["member"] = {**self.member(user_id, user_name), "permissions": "0"}
         return data
 
+    def member_join(self, user_id: int, name: str) -> dict[str, Any]:
+        """GUILD_MEMBER_ADD (only sent to bots with the members intent)."""
+        return {**self.member(user_id, name), "guild_id": str(GUILD_ID)}
+
     def message_payload(
         self,
         channel_id: int,
@@ -332,7 +340,44 @@ class FakeDiscord:
             return _json({"id": channel, "type": 1, "recipients": [user(int(recipient), "x")]})
         if parts[0] == "guilds" and "roles" in parts and method in ("PUT", "DELETE"):
             return web.Response(status=204)
+        if parts[0] == "guilds" and len(parts) >= 3 and parts[2] == "scheduled-events":
+            return self._scheduled_events(method, parts[1], parts[3] if len(parts) > 3 else None, body)
         return _json({"message": f"route inconnue {method} {path}", "code": 0}, status=404)
+
+    def _scheduled_events(self, method: str, guild_id: str, event_id: str | None, body: Any) -> web.StreamResponse:
+        if method == "GET" and event_id is None:
+            # Like Discord: the list holds the events still to come or under way.
+            return _json([e for e in self.events.values() if e["guild_id"] == guild_id and e["status"] in (1, 2)])
+        if method == "POST" and event_id is None:
+            if body.get("entity_type") == 3 and not (body.get("entity_metadata") or {}).get("location"):
+                return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+            event = {
+                "id": self.next_id(),
+                "guild_id": guild_id,
+                "channel_id": None,
+                "creator_id": str(BOT_ID),
+                "entity_id": None,
+                "image": None,
+                "status": 1,
+                "description": None,
+                "scheduled_end_time": None,
+                "entity_metadata": None,
+                **body,
+            }
+            self.events[event["id"]] = event
+            return _json(event)
+        found = self.events.get(event_id or "")
+        if found is None:
+            return _json({"message": "Unknown Guild Scheduled Event", "code": 10070}, status=404)
+        event = found
+        if method == "PATCH":
+            if event["status"] in (3, 4):
+                return _json({"message": "Cannot update a finished event", "code": 180000}, status=400)
+            event.update(body)
+            return _json(event)
+        if method == "GET":
+            return _json(event)
+        return _json({"message": "405: Method Not Allowed", "code": 0}, status=405)
 
     def _sent_message(self, channel_id: str, body: Any) -> dict[str, Any]:
         content = body.get("content", "") if isinstance(body, dict) else ""

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from adapters.discord_adapter import DiscordAdapter, DiscordSetupError, make_view, render, split
-from bot import gate
+from bot import discord_events, gate
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.discord_events import EventSpec, Mirror, RemoteEvent
 from bot.messages import Button, ChatRef, MemberAction, OutMessage, Reply
+from bot.storage.tables import Identity, Person, Session
 from tests.conftest import ROOT
 from tests.fake_discord import APP_ID, BOT_ID, GUILD_ID, TOKEN, FakeDiscord, content, flags
 
@@ -25,6 +30,9 @@ ROLE_PRESTA = 1180000000000000012
 CAMILLE = 1170000000000000001  # the ANT
 JULIEN = 1170000000000000002  # office staff
 NEWCOMER = 1170000000000000003  # Marie, of the Gîte du Moulin, not linked yet
+WELCOME = 1180000000000000003  # the one channel everybody sees (not a Klub group)
+MARIE_ON_TELEGRAM = 2001
+EPHEMERAL = 64
 
 
 class Acks:
@@ -62,13 +70,15 @@ def make_config(**discord: object) -> Config:
             person["identities"] = [f"discord:{CAMILLE}"]
         if person["id"] == "julien-accueil":
             person["identities"] = [f"discord:{JULIEN}"]
+        if person["id"] == "gite-du-moulin":
+            person["identities"] = [f"telegram:{MARIE_ON_TELEGRAM}"]  # already a member on Telegram
     raw["adapters"]["discord"] = {"enabled": True, "guild_ids": [str(GUILD_ID)], **discord}
     return Config.model_validate(raw)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord(channels={EQUIPE: "equipe", PRESTA: "prestataires"})
+    server = FakeDiscord(channels={EQUIPE: "equipe", PRESTA: "prestataires", WELCOME: "bienvenue"})
     await server.start()
     with server.patched():
         yield server
@@ -118,6 +128,9 @@ async def test_start_syncs_localised_slash_commands_and_identifies_without_messa
     intents = int(fake.identify["intents"])
     assert not intents & (1 << 15)  # MESSAGE_CONTENT is privileged: not asked for
     assert intents & (1 << 9) and intents & (1 << 12)  # guild messages and DMs
+    # discord.py asks for a compressed stream, but text frames are read as plain JSON: the fake sends those.
+    assert fake.gateway_query["v"] == "10" and fake.gateway_query["encoding"] == "json"
+    assert "compress" in fake.gateway_query
     assert TOKEN not in caplog.text
 
 
@@ -237,12 +250,12 @@ async def test_refused_outbox_message_is_failed_not_retried(
     assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1
 
 
-async def test_member_action_removes_the_office_roles(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
+async def test_member_action_removes_the_channel_role(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
     acks = Acks(dc_app)
     dc_app.outbox.put(MemberAction("discord", str(PRESTA), str(NEWCOMER)).to_out())
     await acks.wait(1)
-    deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
-    assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
+    (deleted,) = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
+    assert deleted.path.endswith(f"/roles/{ROLE_PRESTA}")  # the revocation sends one action per channel
     assert len(acks.messages) == 1
 
 
@@ -251,26 +264,98 @@ async def test_revoke_through_the_core_removes_roles(fake: FakeDiscord, adapter:
     event = fake.interaction(user_id=CAMILLE, channel_id=EQUIPE, command="retirer", arguments="julien-accueil")
     await fake.push("INTERACTION_CREATE", event)
     await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    await acks.wait(1)
-    assert fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/{ROLE_PRESTA}")
+    await acks.wait(2)  # one removal per channel of the office
+    deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/")
+    assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
+    assert [o for _, o in acks.failed] == []
 
 
-async def test_verifier_redeems_the_code_and_grants_the_roles(
+def invite(app: App, slug: str) -> str:
+    with app.sessions.begin() as db:
+        person = db.scalars(select(Person).where(Person.slug == slug)).one()
+        return gate.create_invite(db, person=person, now=app.clock.now()).code
+
+
+async def test_verifier_in_the_welcome_channel_is_private_and_grants_the_role(
     fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
 ) -> None:
-    with dc_app.sessions.begin() as db:
-        from sqlalchemy import select
-
-        from bot.storage.tables import Person
-
-        person = db.scalars(select(Person).where(Person.slug == "gite-du-moulin")).one()
-        code = gate.create_invite(db, person=person, now=dc_app.clock.now()).code
-    event = fake.interaction(user_id=NEWCOMER, command="verifier", arguments=code.lower(), user_name="Marie")
+    code = invite(dc_app, "gite-du-moulin")
+    event = fake.interaction(
+        user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code.lower(), user_name="Marie"
+    )
     await fake.push("INTERACTION_CREATE", event)
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    assert "Marie" in content(callback) and "C'est ouvert" in content(callback)
+    # Linked although typed in a channel: the exchange is private, and only Marie sees the answer.
+    assert flags(callback) & EPHEMERAL
+    assert "C'est fait, Marie" in content(callback) and "C'est ouvert" in content(callback)
     (granted,) = await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
-    assert granted.path.endswith(f"/roles/{ROLE_PRESTA}")
+    assert granted.path.endswith(f"/roles/{ROLE_PRESTA}")  # a provider: the prestataires channel only
+    assert fake.made("POST", "/channels/") == []  # nothing posted in any channel
+
+
+async def test_a_refused_role_is_explained_to_the_member(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
+) -> None:
+    code = invite(dc_app, "gite-du-moulin")
+    fake.fail("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/{ROLE_PRESTA}", 403)  # Klub's role too low
+    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code)
+    await fake.push("INTERACTION_CREATE", event)
+    (followup,) = await fake.wait_for("POST", f"/webhooks/{APP_ID}/{event['token']}")
+    assert flags(followup) & EPHEMERAL and "je n'ai pas pu ouvrir vos salons" in content(followup)
+
+
+async def test_one_person_on_both_platforms(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
+    code = invite(dc_app, "gite-du-moulin")
+    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code)
+    await fake.push("INTERACTION_CREATE", event)
+    await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
+    with dc_app.sessions() as db:
+        marie = db.scalars(select(Person).where(Person.slug == "gite-du-moulin")).one()
+        idents = sorted(
+            (i.platform, i.platform_user_id)
+            for i in db.scalars(select(Identity).where(Identity.person_id == marie.id))
+            if i.platform != "console"
+        )
+    # The Telegram member who verified on Discord is one person with two accounts, not two people.
+    assert idents == [("discord", str(NEWCOMER)), ("telegram", str(MARIE_ON_TELEGRAM))]
+
+
+async def test_wrong_codes_are_refused_privately_then_rate_limited(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
+) -> None:
+    answers = []
+    for _ in range(gate.MAX_FAILURES + 1):
+        event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments="ABCD-EFGH-JKMN")
+        await fake.push("INTERACTION_CREATE", event)
+        (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
+        assert flags(callback) & EPHEMERAL
+        answers.append(content(callback))
+    assert "n'existe pas" in answers[0]
+    assert "Trop de codes erronés" in answers[-1]
+    assert fake.made("PUT", f"/guilds/{GUILD_ID}/members/") == []
+
+
+async def test_a_question_by_slash_command_gets_an_answer_and_its_buttons_work(
+    fake: FakeDiscord, adapter: DiscordAdapter
+) -> None:
+    question = "Comment créer une page Facebook pour mon gîte ?"
+    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="faq", arguments=question)
+    await fake.push("INTERACTION_CREATE", event)
+    (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
+    assert "Facebook" in content(callback) and not flags(callback) & EPHEMERAL
+    buttons = [b for call in [callback, *fake.made("POST", f"/webhooks/{APP_ID}/")] for b in _buttons(call)]
+    useful = next(b for b in buttons if re.fullmatch(r"/utile \d+ oui", b["custom_id"]))
+    press = fake.interaction(user_id=JULIEN, channel_id=PRESTA, custom_id=useful["custom_id"])
+    await fake.push("INTERACTION_CREATE", press)
+    (answer,) = await fake.wait_for("POST", f"/interactions/{press['id']}/")
+    assert flags(answer) & EPHEMERAL  # a press is answered to the presser only
+    assert content(answer)
+
+
+def _buttons(call: object) -> list[dict[str, str]]:
+    body = getattr(call, "json", None) or {}
+    data = body.get("data", body) if "type" in body else body
+    return [b for row in data.get("components", []) for b in row["components"]]
 
 
 async def test_stop_is_clean_and_logs_no_token(
@@ -292,8 +377,13 @@ def test_render_escapes_user_text_and_maps_tags() -> None:
     assert render("<b>Titre</b> &lt;x&gt; a_b *c*") == "**Titre** <x> a\\_b \\*c\\*"
     assert render('<a href="https://ex.fr/a_b">la fiche</a>') == "[la fiche](<https://ex.fr/a_b>)"
     assert render('<a href="https://ex.fr">https://ex.fr</a>') == "<https://ex.fr>"
-    assert render("<code>a*b`c</code>") == "`a*bˋc`"
-    assert render("@here <@123456789012345678>").startswith("@\u200bhere")
+    assert render("<code>a*b`c</code>") == "`` a*b`c ``"  # literal inside code, backtick included
+    # Mentions typed by users stay text: @everyone/@here and ids get a zero-width space, tokens a backslash.
+    assert render("@here &lt;@123456789012345678&gt; &lt;#1&gt; &lt;@&amp;2&gt;") == (
+        "@\u200bhere \\<@\u200b123456789012345678> \\<#1> \\<@&2>"
+    )
+    assert render("<b>gras </b>suite") == "**gras** suite"  # Markdown markers hug the text
+    assert render('<a href="javascript:alert(1)">piège</a>') == "piège"  # only http(s) and mailto links
 
 
 def test_split_under_two_thousand() -> None:
@@ -306,3 +396,170 @@ async def test_long_button_commands_are_dropped() -> None:
     view = make_view(reply)
     assert view is not None and [getattr(i, "custom_id", None) for i in view.children] == ["/aide"]
     assert make_view(Reply("x")) is None
+
+
+def test_split_closes_and_reopens_formatting_at_each_cut() -> None:
+    paragraph = "<b>Étape</b> : ouvrez <i>Paramètres</i> puis suivez le guide pas à pas. " * 20
+    text = "\n\n".join([paragraph] * 5) + "\n<b>" + "très long " * 300 + "</b>"
+    parts = split(text)
+    assert len(parts) >= 3 and all(len(p) <= 2000 for p in parts)
+    for part in parts:
+        assert part.count("**") % 2 == 0
+    assert parts[-1].startswith("**très long") and parts[-1].endswith("**")
+
+
+# -- scheduled events ----------------------------------------------------------------------------------
+
+
+def _session_ids(app: App) -> dict[str, tuple[int, str | None]]:
+    with app.sessions() as db:
+        rows = db.scalars(select(Session).order_by(Session.starts_at))
+        return {r.starts_at.strftime("%Y-%m-%d"): (r.id, r.discord_event_id) for r in rows}
+
+
+async def test_sessions_become_scheduled_events_moved_and_cancelled(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
+) -> None:
+    # At start: one external event per session within the horizon (60 days: December and January).
+    created = await fake.wait_for("POST", f"/guilds/{GUILD_ID}/scheduled-events", count=2)
+    assert await asyncio.wait_for(adapter.sync_events(), 10) == []  # a second pass has nothing to do
+    first = created[0].json
+    assert first["name"] == "Klub numérique" and first["entity_type"] == 3 and first["privacy_level"] == 2
+    assert first["entity_metadata"] == {"location": "Salle du conseil, office de tourisme"}
+    assert first["scheduled_start_time"] == "2026-12-03T17:30:00+00:00"  # 18:30 in Paris
+    assert first["scheduled_end_time"] == "2026-12-03T19:30:00+00:00"
+    assert "/inscrire" in first["description"]
+    sessions = _session_ids(dc_app)
+    number, event_id = sessions["2026-12-03"]
+    assert event_id is not None and event_id in fake.events
+    assert sessions["2027-02-04"][1] is None  # beyond the horizon: not yet
+
+    # The ANT moves it: the announcement wakes the sender, and the event follows.
+    move = fake.interaction(
+        user_id=CAMILLE, channel_id=EQUIPE, command="deplacer", arguments=f"{number} 2026-12-10 18:30"
+    )
+    await fake.push("INTERACTION_CREATE", move)
+    (patched,) = await fake.wait_for("PATCH", f"/guilds/{GUILD_ID}/scheduled-events/{event_id}")
+    assert patched.json["scheduled_start_time"] == "2026-12-10T17:30:00+00:00"
+    assert patched.json["scheduled_end_time"] == "2026-12-10T19:30:00+00:00"
+
+    # Snow: cancelled, and so is the event (status 4, Discord's CANCELED).
+    cancel = fake.interaction(user_id=CAMILLE, channel_id=EQUIPE, command="annuler", arguments=f"{number} neige")
+    await fake.push("INTERACTION_CREATE", cancel)
+    calls = await fake.wait_for("PATCH", f"/guilds/{GUILD_ID}/scheduled-events/{event_id}", count=2)
+    assert calls[1].json == {"status": 4}
+    assert await asyncio.wait_for(adapter.sync_events(), 10) == []
+    assert len(fake.made("POST", f"/guilds/{GUILD_ID}/scheduled-events")) == 2
+
+
+async def test_an_event_deleted_by_hand_is_created_again(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
+) -> None:
+    await fake.wait_for("POST", f"/guilds/{GUILD_ID}/scheduled-events", count=2)
+    await asyncio.wait_for(adapter.sync_events(), 10)
+    number, event_id = _session_ids(dc_app)["2026-12-03"]
+    assert event_id is not None
+    del fake.events[event_id]  # someone removed it in Discord: the database is the source of truth
+    ops = await asyncio.wait_for(adapter.sync_events(), 10)
+    assert [(op.action, op.session_id) for op in ops] == [("create", number)]
+    assert _session_ids(dc_app)["2026-12-03"][1] not in (None, event_id)
+
+
+def _spec(day: int, name: str = "Klub numérique") -> EventSpec:
+    start = datetime(2026, 12, day, 17, 30, tzinfo=UTC)
+    return EventSpec(name, "Inscription", "Salle", start, start + timedelta(hours=2))
+
+
+def test_event_plan_decides_from_database_and_server_state() -> None:
+    guild = str(GUILD_ID)
+    wanted = [
+        Mirror(1, guild, None, True, _spec(3)),  # new, but an unrecorded event of ours exists: adopted
+        Mirror(2, guild, "e2", True, _spec(10)),  # unchanged
+        Mirror(3, guild, "e3", True, _spec(17)),  # moved (the server still shows the 16th)
+        Mirror(4, guild, "e4", False, _spec(24)),  # cancelled, event still scheduled
+        Mirror(5, guild, "e5", True, _spec(31)),  # its event was cancelled by hand: made again
+        Mirror(6, "999", None, True, _spec(31)),  # a server the bot cannot read: left alone
+    ]
+    remote = {
+        guild: {
+            "orphan": RemoteEvent("orphan", "scheduled", _spec(3)),
+            "e2": RemoteEvent("e2", "scheduled", _spec(10)),
+            "e3": RemoteEvent("e3", "scheduled", _spec(16)),
+            "e4": RemoteEvent("e4", "scheduled", _spec(24)),
+            "e5": RemoteEvent("e5", "cancelled", _spec(31)),
+        }
+    }
+    ops = discord_events.plan(wanted, remote)
+    assert [(op.action, op.session_id, op.event_id) for op in ops] == [
+        ("adopt", 1, "orphan"),
+        ("update", 3, "e3"),
+        ("cancel", 4, "e4"),
+        ("create", 5, None),
+    ]
+
+
+async def test_staff_only_sessions_are_not_published(dc_app: App) -> None:
+    with dc_app.sessions.begin() as db:
+        for row in db.scalars(select(Session)):
+            row.audience = "equipe"
+    assert discord_events.mirrors(dc_app, dc_app.clock.now(), timedelta(days=60)) == []
+
+
+# -- members joining, and the optional intents ----------------------------------------------------------
+
+
+@pytest.fixture
+async def greeting_adapter(fake: FakeDiscord, clock: ManualClock, database_url: str) -> AsyncIterator[DiscordAdapter]:
+    config = make_config(members_intent=True, welcome_channels={str(GUILD_ID): str(WELCOME)}, events=False)
+    app = bootstrap(config, clock=clock, database_url=database_url, migrate=False, platforms=("discord",))
+    dc = DiscordAdapter(app, env={"DISCORD_BOT_TOKEN": TOKEN}, guild_ready_timeout=0.05)
+    await asyncio.wait_for(dc.start(), 10)
+    await dc.wait_until_ready()
+    yield dc
+    await asyncio.wait_for(dc.stop(), 10)
+    app.close()
+
+
+async def test_newcomers_are_greeted_and_linked_members_get_their_roles_back(
+    fake: FakeDiscord, greeting_adapter: DiscordAdapter
+) -> None:
+    assert fake.identify is not None and int(fake.identify["intents"]) & (1 << 1)  # GUILD_MEMBERS asked for
+    await fake.push("GUILD_MEMBER_ADD", fake.member_join(NEWCOMER, "Marie"))
+    (greeting,) = await fake.wait_for("POST", f"/channels/{WELCOME}/messages")
+    assert content(greeting).startswith("Bienvenue Marie !") and "/verifier" in content(greeting)
+    assert greeting.json["allowed_mentions"]["parse"] == []
+
+    await fake.push("GUILD_MEMBER_ADD", fake.member_join(JULIEN, "Julien"))  # staff, linked, back on the server
+    granted = await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/", count=2)
+    assert sorted(c.path.rsplit("/", 1)[1] for c in granted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
+    assert len(fake.made("POST", f"/channels/{WELCOME}/messages")) == 1
+    assert fake.made("GET", f"/guilds/{GUILD_ID}/scheduled-events") == []  # events: false
+
+
+async def test_message_content_intent_lets_unaddressed_messages_through(
+    fake: FakeDiscord, clock: ManualClock, database_url: str
+) -> None:
+    app = bootstrap(
+        make_config(message_content_intent=True, events=False),
+        clock=clock,
+        database_url=database_url,
+        migrate=False,
+        platforms=("discord",),
+    )
+    seen: list[tuple[str, bool]] = []
+
+    def free_text(ctx: object, text: str) -> list[Reply]:
+        seen.append((text, ctx.incoming.mentions_bot))  # type: ignore[attr-defined]
+        return [Reply("Vu")]
+
+    app.free_text_handler = free_text
+    dc = DiscordAdapter(app, env={"DISCORD_BOT_TOKEN": TOKEN}, guild_ready_timeout=0.05)
+    await asyncio.wait_for(dc.start(), 10)
+    try:
+        await fake.push("MESSAGE_CREATE", fake.message_payload(EQUIPE, JULIEN, "bonjour à tous"))
+        await fake.wait_for("POST", f"/channels/{EQUIPE}/messages")
+        assert seen == [("bonjour à tous", False)]  # the core decides whether to speak unprompted
+        assert fake.identify is not None and int(fake.identify["intents"]) & (1 << 15)
+    finally:
+        await asyncio.wait_for(dc.stop(), 10)
+        app.close()
