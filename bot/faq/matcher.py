@@ -173,10 +173,13 @@ class Matcher:
         if word in self._repairs:
             return self._repairs[word]
         found: tuple[str, float] | None = None
-        bucket = self._buckets.get(word[0]) if len(word) >= FUZZY_MIN_LEN else None
+        # A word the vocabulary already knows ("matin", "pleut" is not) is no typo: "matin" is not "main".
+        known = self._norm.weight(self._norm.stem(word)) != 1.0
+        bucket = self._buckets.get(word[0]) if len(word) >= FUZZY_MIN_LEN and not known else None
         if bucket:
             best = process.extractOne(word, bucket, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-            if best is not None:
+            # Repairing to a light word ("pleut" -> "peut") would hide that the word is unknown to the base.
+            if best is not None and self._norm.weight(self._word_stem[best[0]]) >= 1.0:
                 found = (self._word_stem[best[0]], (best[1] / 100.0) ** 2)
         if len(self._repairs) < 50_000:
             self._repairs[word] = found
