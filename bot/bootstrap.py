@@ -69,9 +69,9 @@ class App:
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base, clubs, faq, gate, questions
+    from bot.handlers import base, clubs, faq, gate, questions, web
 
-    return [*base.COMMANDS, *faq.COMMANDS, *questions.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS]
+    return [*base.COMMANDS, *faq.COMMANDS, *questions.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS, *web.COMMANDS]
 
 
 def bootstrap(

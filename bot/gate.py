@@ -1,6 +1,6 @@
 """The gate: invite codes, linking a platform account to the roster, join decisions, revocation.
 
-Platform-independent: Telegram's `/start CODE` deep link (and later Discord's `/verifier`) ends up
+Platform-independent: Telegram's `/start CODE` deep link and Discord's `/verifier CODE` end up
 here. Adapters only carry out what is decided here: they approve or decline a join request as told,
 attach an invite link to a `JoinLink`, and execute `MemberAction`s taken from the outbox.
 """

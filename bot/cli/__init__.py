@@ -15,6 +15,7 @@ from bot.cli import person as person_cli
 from bot.cli import questions as questions_cli
 from bot.cli import run as run_cli
 from bot.cli import sessions as sessions_cli
+from bot.cli import web as web_cli
 from bot.cli.common import CliError
 from bot.config import ConfigError
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.required = True
-    for module in (db_cli, run_cli, console_cli, faq_cli, sessions_cli, questions_cli, invite_cli, person_cli):
+    for module in (db_cli, run_cli, console_cli, faq_cli, sessions_cli, questions_cli, invite_cli, person_cli, web_cli):
         module.register(sub)
     return parser
 

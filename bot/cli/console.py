@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,9 +41,20 @@ def run(args: argparse.Namespace) -> int:
     adapter = ConsoleAdapter(runner)
 
     async def main() -> None:
+        dashboard: asyncio.Task[None] | None = None
+        if config.web.enabled:
+            # The dashboard beside the console, so that « /tableau » gives a link that opens here.
+            from bot.web import serve
+
+            dashboard = asyncio.create_task(serve(runner.app))
+            print(f"Tableau de bord : {config.web.base_url} (lien de connexion : /tableau en privé)")
         await adapter.start()
         await adapter.done.wait()
         await adapter.stop()
+        if dashboard is not None:
+            dashboard.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dashboard
 
     try:
         asyncio.run(main())

@@ -16,7 +16,7 @@ from bot.storage.tables import Office, Person
 
 
 def redeem(ctx: Ctx, args: str) -> list[Reply]:
-    """`/start CODE`: what a Telegram deep link sends. Also the body of Discord's /verifier later."""
+    """`/start CODE`: what a Telegram deep link sends. Also the body of Discord's /verifier."""
     if not ctx.private:
         # Not consumed: the code stays valid, but it should not travel through groups.
         return ctx.say("gate.code_in_private")

@@ -1,0 +1,299 @@
+"""The question log: filter, read, answer, dismiss, merge, export, and turn a question into a tutorial draft.
+
+Every change goes through bot.questions (or bot.drafts) and is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import select
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from bot import audit, drafts, questions
+from bot.questions import LogFilter, QuestionError
+from bot.roles import Role
+from bot.storage.tables import Person, Question, QuestionEvent, Session
+from bot.timefmt import TimeInputError, localize
+from bot.web.app import Refused, Site, Web, route
+
+STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
+MAX_ROWS = 500  # on screen; the exports hold everything
+CLOSED = ("merged", "withdrawn")
+MAX_ID = 2**63 - 1  # larger numbers in a URL are simply unknown, not a database overflow
+_DRAFT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.yml$")
+
+
+@dataclass
+class Filters:
+    """The filter form: what was asked (to fill the form back) and the LogFilter it gives."""
+
+    values: dict[str, str]
+    flt: LogFilter
+    problems: list[Markup] = field(default_factory=list)
+
+    def query(self, **extra: str) -> str:
+        from urllib.parse import urlencode
+
+        items = {k: v for k, v in {**self.values, **extra}.items() if v}
+        return urlencode(items)
+
+
+def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return localize(datetime.combine(date.fromisoformat(text), datetime.min.time()), web.zone(office_id))
+    except (ValueError, TimeInputError):
+        problems.append(web.t("web.log.bad_date", text=text))
+        return None
+
+
+def read_filters(web: Web) -> Filters:
+    """Bad values are reported on the page and ignored; they never change what is stored."""
+    q = web.request.query_params
+    offices = web.chosen_offices()
+    names = ("office", "from", "to", "status", "source", "session", "theme", "q")
+    values = {k: q.get(k, "").strip()[:200] for k in names}
+    problems: list[Markup] = []
+    start = _day(web, values["from"], offices[0], problems)
+    end = _day(web, values["to"], offices[0], problems)
+    end = end + timedelta(days=1) if end else None  # « au 30/11 » includes the 30th
+    if start and end and end <= start:
+        problems.append(web.t("web.log.bad_period"))
+        start = end = None
+    statuses: tuple[str, ...] = ()
+    if values["status"] in questions.STATUSES:
+        statuses = (values["status"],)
+    elif values["status"]:
+        problems.append(web.t("web.log.bad_value", text=values["status"]))
+        values["status"] = ""
+    sources: tuple[str, ...] = ()
+    if values["source"] in questions.SOURCES:
+        sources = (values["source"],)
+    elif values["source"]:
+        problems.append(web.t("web.log.bad_value", text=values["source"]))
+        values["source"] = ""
+    session_id: int | None = None
+    if values["session"]:
+        word = values["session"]
+        session = web.db.get(Session, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+        if session is None or session.office_id not in offices:
+            problems.append(web.t("web.log.bad_session", text=values["session"]))
+            values["session"] = ""
+        else:
+            session_id = session.id
+    flt = LogFilter(
+        office_ids=offices,
+        start=start,
+        end=end,
+        statuses=statuses,
+        sources=sources,
+        session_id=session_id,
+        text=values["q"],
+        theme=values["theme"][:100],
+    )
+    return Filters(values, flt, problems)
+
+
+def _session_choices(web: Web, offices: tuple[str, ...]) -> list[tuple[int, str]]:
+    rows = web.db.scalars(
+        select(Session)
+        .where(Session.office_id.in_(offices), Session.starts_at >= web.now - timedelta(days=400))
+        .order_by(Session.starts_at)
+        .limit(60)
+    )
+    return [(s.id, f"{web.day(s.starts_at, s.office_id)} · {s.title}") for s in rows]
+
+
+def _themes(web: Web, offices: tuple[str, ...]) -> list[str]:
+    found = web.db.scalars(
+        select(Question.theme).where(Question.office_id.in_(offices), Question.theme.is_not(None)).distinct()
+    )
+    return sorted({th for th in found if th}, key=str.casefold)
+
+
+def log_page(web: Web) -> Response:
+    filters = read_filters(web)
+    found = questions.search(web.db, filters.flt)
+    found.reverse()  # newest first on screen
+    shown = found[:MAX_ROWS]
+    table = questions.rows(web.db, shown)
+    return web.render(
+        "questions.html",
+        nav="questions",
+        filters=filters,
+        items=list(zip(shown, table, strict=True)),
+        total=len(found),
+        max_rows=MAX_ROWS,
+        statuses=questions.STATUSES,
+        sources=questions.SOURCES,
+        sessions=_session_choices(web, filters.flt.office_ids),
+        themes=_themes(web, filters.flt.office_ids),
+        offices=web.offices(),
+    )
+
+
+def export(web: Web, fmt: str) -> Response:
+    """The same files as `klub questions export`, for the offices this person may see."""
+    filters = read_filters(web)
+    table = questions.rows(web.db, questions.search(web.db, filters.flt))
+    if fmt == "csv":
+        data, media = questions.to_csv(table), "text/csv; charset=utf-8"
+    else:
+        data, media = questions.to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for office_id in filters.flt.office_ids:
+        audit.record(
+            web.db,
+            web.now,
+            "questions.export",
+            actor=web.person,
+            office_id=office_id,
+            detail=f"tableau de bord, {len(table)} questions, {fmt}",
+        )
+    who = filters.flt.office_ids[0] if len(filters.flt.office_ids) == 1 else "territoire"
+    name = f"questions-{who}-{web.now.astimezone(web.zone(filters.flt.office_ids[0])):%Y-%m-%d}.{fmt}"
+    return Response(data, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+# -- one question -------------------------------------------------------------------------------------
+
+
+def _question(web: Web) -> Question:
+    number = web.request.path_params["number"]
+    q = web.db.get(Question, number) if number <= MAX_ID else None
+    if q is None:
+        raise Refused(404, "unknown_question", number=number)
+    web.check_office(q.office_id)
+    return q
+
+
+def _history(web: Web, q: Question) -> list[dict[str, Any]]:
+    events = web.db.scalars(
+        select(QuestionEvent).where(QuestionEvent.question_id == q.id).order_by(QuestionEvent.at, QuestionEvent.id)
+    )
+    out = []
+    for ev in events:
+        actor = web.db.get(Person, ev.actor_id) if ev.actor_id else None
+        hidden = actor is None or actor.erased_at is not None or (actor.id == q.person_id and q.anonymous)
+        known = web.t(f"web.event.{ev.action}")
+        out.append(
+            {
+                "at": web.stamp(ev.at, q.office_id),
+                "action": known if not known.startswith("web.event.") else ev.action,
+                "who": web.t("web.log.someone") if hidden else actor.name,  # type: ignore[union-attr]
+                "detail": ev.detail if ev.action not in ("created", "similar") else "",
+            }
+        )
+    return out
+
+
+def detail(web: Web) -> Response:
+    q = _question(web)
+    row = questions.rows(web.db, [q])[0]
+    session = web.db.get(Session, q.session_id) if q.session_id else None
+    return web.render(
+        "question.html",
+        nav="questions",
+        q=q,
+        row=row,
+        session=session,
+        history=_history(web, q),
+        status_choices=STATUS_CHOICES,
+        can_act=web.role >= Role.ANT,
+        closed=q.status in CLOSED,
+    )
+
+
+def _changeable(web: Web) -> Question:
+    q = _question(web)
+    if q.status in CLOSED:
+        raise Refused(409, "closed", number=q.id)
+    return q
+
+
+def _audit(web: Web, q: Question, action: str, detail: str) -> None:
+    audit.record(
+        web.db, web.now, action, actor=web.person, office_id=q.office_id, target=f"question:{q.id}", detail=detail
+    )
+
+
+def change_status(web: Web) -> Response:
+    q = _changeable(web)
+    status = web.field("status", 40)
+    if status not in STATUS_CHOICES:
+        raise Refused(400, "bad_status")
+    note = web.field("note", 2000)
+    questions.set_status(web.db, q, status, web.now, web.person, note=note or None)
+    _audit(web, q, "questions.status", f"{status}" + (f" : {note[:200]}" if note else ""))
+    return web.redirect(f"/questions/{q.id}", "status")
+
+
+def dismiss(web: Web) -> Response:
+    q = _changeable(web)
+    reason = web.field("reason", 300)
+    if not reason:
+        raise Refused(400, "reason_needed")
+    questions.set_status(web.db, q, "dismissed", web.now, web.person, reason=reason)
+    _audit(web, q, "questions.dismiss", reason)
+    return web.redirect(f"/questions/{q.id}", "dismissed")
+
+
+def merge(web: Web) -> Response:
+    source = _changeable(web)
+    word = web.field("target", 20).lstrip("n°#").strip()
+    target = web.db.get(Question, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+    if target is None:
+        raise Refused(404, "unknown_question", number=word or "?")
+    web.check_office(target.office_id)
+    if target.office_id != source.office_id:
+        raise Refused(409, "merge_offices")
+    try:
+        questions.merge(web.db, source, target, web.now, web.person)
+    except QuestionError as exc:
+        raise Refused(409, "merge_self" if exc.key == "question.merge_self" else "closed", number=target.id) from exc
+    _audit(web, source, "questions.merge", f"dans la question {target.id}")
+    return web.redirect(f"/questions/{target.id}", "merged")
+
+
+def _drafts_folder(web: Web) -> Path:
+    return Path(web.app.config.faq.bases[0]) / "drafts"
+
+
+def make_draft(web: Web) -> Response:
+    q = _question(web)
+    path = drafts.draft(web.db, web.app.faq, q.id, _drafts_folder(web), web.now, office_ids=set(web.scope))
+    _audit(web, q, "questions.draft", path.name)
+    return web.redirect(f"/questions/{q.id}/drafts/{path.name}")
+
+
+def show_draft(web: Web) -> Response:
+    q = _question(web)
+    name = web.request.path_params["name"]
+    path = _drafts_folder(web) / name
+    # A draft is shown from the question it was made from: its header names that question.
+    text = path.read_text(encoding="utf-8") if _DRAFT_NAME.match(name) and path.is_file() else ""
+    if f"depuis la question n°{q.id} du journal" not in text:
+        raise Refused(404, "unknown_draft")
+    return web.render("draft.html", nav="questions", q=q, name=name, folder=str(path.parent), text=text)
+
+
+def routes(site: Site) -> list[BaseRoute]:
+    ant = Role.ANT
+    return [
+        route("/questions", site.page(log_page)),
+        route("/questions/export.csv", site.page(lambda web: export(web, "csv"))),
+        route("/questions/export.xlsx", site.page(lambda web: export(web, "xlsx"))),
+        route("/questions/{number:int}", site.page(detail)),
+        route("/questions/{number:int}/status", site.page(change_status, role=ant), methods=("POST",)),
+        route("/questions/{number:int}/dismiss", site.page(dismiss, role=ant), methods=("POST",)),
+        route("/questions/{number:int}/merge", site.page(merge, role=ant), methods=("POST",)),
+        route("/questions/{number:int}/draft", site.page(make_draft, role=ant), methods=("POST",)),
+        route("/questions/{number:int}/drafts/{name:str}", site.page(show_draft)),
+    ]
