@@ -563,3 +563,39 @@ async def test_message_content_intent_lets_unaddressed_messages_through(
     finally:
         await asyncio.wait_for(dc.stop(), 10)
         app.close()
+
+
+async def test_reminders_reach_the_channel_and_the_registered_member_once(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App, clock: ManualClock
+) -> None:
+    from bot.storage.tables import Delivery
+
+    number, _ = _session_ids(dc_app)["2026-12-03"]
+    register = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="inscrire", arguments=str(number))
+    await fake.push("INTERACTION_CREATE", register)
+    (registered,) = await fake.wait_for("POST", f"/interactions/{register['id']}/")
+    assert "inscrit" in content(registered).lower()
+    acks = Acks(dc_app)
+
+    # J-1 at 18:30 in Paris: the reminder in the providers' channel (the J-7 one, six days late, is dropped).
+    clock.set(datetime(2026, 12, 2, 17, 31, tzinfo=UTC))
+    dc_app.tick()
+    (group,) = await fake.wait_for("POST", f"/channels/{PRESTA}/messages")
+    await acks.wait(1)
+    assert "Klub numérique" in content(group) and "demain" in content(group)
+
+    # Two hours before: privately, to the registered member.
+    clock.set(datetime(2026, 12, 3, 15, 31, tzinfo=UTC))
+    dc_app.tick()
+    await acks.wait(2)
+    dm = fake.dm_channels[str(JULIEN)]
+    (private,) = fake.made("POST", f"/channels/{dm}/messages")
+    assert "Klub numérique" in content(private)
+
+    dc_app.tick()  # a second alarm at the same moment sends nothing again
+    await asyncio.sleep(0)
+    assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1 and len(acks.messages) == 2
+    with dc_app.sessions() as db:
+        ledger = {(d.offset_key.split("@")[0], d.status) for d in db.scalars(select(Delivery))}
+    # The J-3 attendance alert is as late as the J-7 reminder: dropped too, never sent late.
+    assert ledger == {("group:7d", "dropped"), ("alert:3d", "dropped"), ("group:1d", "sent"), ("private:2h", "sent")}
