@@ -203,6 +203,8 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
         page.get_by_role("button", name="Créer un tutoriel").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Brouillon de tutoriel")
         expect(page.get_by_label("Le brouillon, à copier ou à compléter :")).to_contain_text("theme: Newsletter")
+        expect(page.get_by_text("(dossier faq/drafts)")).to_be_visible()
+        assert _fits(page), f"{label} brouillon : la page déborde de l'écran"
         _shot(page, f"{label}-12-brouillon")
         page.goto(f"{base}/sessions")
         if label == "bureau":  # created once; the phone pass shows the existing link
