@@ -39,6 +39,7 @@ from discord import app_commands
 
 from adapters import discord_render
 from adapters.base import Adapter, AdapterSetupError
+from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events, gate
 from bot.bootstrap import App
 from bot.commands import Command
@@ -67,10 +68,6 @@ _STATUS = {
 
 class DiscordSetupError(AdapterSetupError):
     """The adapter cannot start: a clear French line (never containing the token)."""
-
-
-class DeliveryUncertain(Exception):
-    """The message may have reached Discord (or part of it did): sending again could duplicate it."""
 
 
 def read_token(cfg: DiscordConfig, env: Mapping[str, str]) -> str:
@@ -181,15 +178,14 @@ class DiscordAdapter(Adapter):
         self.client: discord.Client | None = None
         self.tree: app_commands.CommandTree[discord.Client] | None = None
         self._connect_task: asyncio.Task[None] | None = None
-        self._sender_task: asyncio.Task[None] | None = None
         self._event_tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self.synced = asyncio.Event()  # set after each scheduled-events pass (tests and logs wait on it)
-        self._closing = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._listening = False
+        # After a batch that announced, moved or cancelled something, the server's events may have to follow.
+        self.pump = OutboxPump(
+            app, PLATFORM, self._send_out, expected=(Exception,), after_batch=self.request_event_sync
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -237,7 +233,6 @@ class DiscordAdapter(Adapter):
                 log.info("Discord : %d commandes publiées sur le serveur %s", len(synced), guild_id)
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         client = self._build()
         try:
             await client.login(self._token)
@@ -252,12 +247,7 @@ class DiscordAdapter(Adapter):
             raise
         self.client = client
         self._connect_task = asyncio.create_task(self._connect(client), name="discord-gateway")
-        if not self._listening:
-            self.app.outbox.listen(self._on_outbox)
-            self._listening = True
-        self._closing = False
-        self._sender_task = asyncio.create_task(self._send_outbox(), name="discord-outbox")
-        self._wake.set()  # whatever was queued before we started
+        self.pump.start()
         if self.cfg.events:
             self._event_tasks = [
                 asyncio.create_task(self._sync_loop(), name="discord-events"),
@@ -285,15 +275,7 @@ class DiscordAdapter(Adapter):
         await asyncio.wait_for(self.client.wait_until_ready(), timeout)
 
     async def stop(self) -> None:
-        self._closing = True
-        if self._sender_task is not None:
-            self._wake.set()
-            try:
-                # Let the message being sent finish: cancelling mid-request could duplicate it later.
-                await asyncio.wait_for(self._sender_task, timeout=30)
-            except TimeoutError:
-                log.warning("Discord : envoi de la file interrompu à l'arrêt")
-            self._sender_task = None
+        await self.pump.stop()
         syncing, self._event_tasks = self._event_tasks, []
         for running in syncing:
             running.cancel()
@@ -630,52 +612,16 @@ class DiscordAdapter(Adapter):
 
     # -- the outbox -----------------------------------------------------------------------------------
 
-    def _on_outbox(self, platform: str) -> None:
-        # May be called from another thread (a scheduler): wake the sender through the loop.
-        if platform != PLATFORM or self._loop is None or self._loop.is_closed():
-            return
-        self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def _send_outbox(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if await self.flush_outbox() != (0, 0):
-                # Something was announced, moved or cancelled: the server's events may have to follow.
-                self.request_event_sync()
-            if self._closing:
-                return
-
     async def flush_outbox(self) -> tuple[int, int]:
-        """Send what the outbox holds for Discord; returns (sent, failed)."""
-        sent = failed = 0
-        for message in self.app.outbox.drain(PLATFORM):
-            if await self._deliver_out(message):
-                sent += 1
-            else:
-                failed += 1
-        return sent, failed
+        """Send what the outbox holds for Discord; returns (sent, given up)."""
+        return await self.pump.flush()
 
-    async def _deliver_out(self, message: OutMessage) -> bool:
+    async def _send_out(self, message: OutMessage) -> None:
         action = MemberAction.from_out(message)
-        try:
-            if action is not None:
-                await self.execute(action)
-            else:
-                await self.deliver(message.chat, message.reply)
-        except DeliveryUncertain as exc:
-            log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
-            self.app.outbox.fail(message, "uncertain")
-            return False
-        except Exception as exc:
-            log.error("message de la file non envoyé dans %s : %s", message.chat.chat_id, exc)
-            self.app.outbox.fail(message, "failed")
-            return False
-        try:
-            self.app.outbox.ack(message)
-        except Exception:
-            log.exception("accusé d'envoi en échec pour %s", message.chat.chat_id)
-        return True
+        if action is not None:
+            await self.execute(action)
+        else:
+            await self.deliver(message.chat, message.reply)
 
     # -- scheduled events -----------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.base import Adapter, AdapterSetupError
+from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from adapters.telegram_render import (
     MAX_MESSAGE,
     command_description,
@@ -87,10 +88,6 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 class TelegramSetupError(AdapterSetupError):
     """The adapter cannot start: a clear French line (never containing the token)."""
-
-
-class DeliveryUncertain(Exception):
-    """The request may have reached Telegram: retrying could post the message twice."""
 
 
 def read_token(cfg: TelegramConfig, env: Mapping[str, str]) -> str:
@@ -196,11 +193,7 @@ class TelegramAdapter(Adapter):
         self.username = ""
         self.bot_id = 0
         self._join_links: dict[str, str] = {}
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._sender_task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._listening = False
+        self.pump = OutboxPump(app, PLATFORM, self._send_out, expected=(TelegramError,))
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -219,7 +212,6 @@ class TelegramAdapter(Adapter):
     async def open(self) -> TgApplication:
         """Connect the bot (getMe) without receiving updates: enough to send (the CLI uses this)."""
         prepare_library()
-        self._loop = asyncio.get_running_loop()
         application = self._build()
         try:
             await application.initialize()
@@ -249,12 +241,7 @@ class TelegramAdapter(Adapter):
             await updater.start_polling(
                 timeout=timedelta(seconds=self.poll_timeout), allowed_updates=list(ALLOWED_UPDATES)
             )
-        if not self._listening:
-            self.app.outbox.listen(self._on_outbox)
-            self._listening = True
-        self._closing = False
-        self._sender_task = asyncio.create_task(self._send_outbox(), name="telegram-outbox")
-        self._wake.set()  # whatever was queued before we started
+        self.pump.start()
         log.info("Telegram : @%s connecté (%s)", self.username, self.cfg.mode)
 
     def _webhook_args(self) -> dict[str, Any]:
@@ -275,15 +262,7 @@ class TelegramAdapter(Adapter):
         }
 
     async def stop(self) -> None:
-        self._closing = True
-        if self._sender_task is not None:
-            self._wake.set()
-            try:
-                # Let the message being sent finish: cancelling mid-request could duplicate it later.
-                await asyncio.wait_for(self._sender_task, timeout=30)
-            except TimeoutError:
-                log.warning("Telegram : envoi de la file interrompu à l'arrêt")
-            self._sender_task = None
+        await self.pump.stop()
         application = self.application
         if application is None:
             return
@@ -572,54 +551,16 @@ class TelegramAdapter(Adapter):
 
     # -- the outbox -----------------------------------------------------------------------------------
 
-    def _on_outbox(self, platform: str) -> None:
-        # May be called from another thread (a scheduler): wake the sender through the loop.
-        if platform != PLATFORM or self._loop is None or self._loop.is_closed():
-            return
-        self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def _send_outbox(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush_outbox()
-            if self._closing:
-                return
-
     async def flush_outbox(self) -> tuple[int, int]:
-        """Send what the outbox holds for Telegram; returns (sent, failed)."""
-        sent = failed = 0
-        for message in self.app.outbox.drain(PLATFORM):
-            if await self._deliver_out(message):
-                sent += 1
-            else:
-                failed += 1
-        return sent, failed
+        """Send what the outbox holds for Telegram; returns (sent, given up)."""
+        return await self.pump.flush()
 
-    async def _deliver_out(self, message: OutMessage) -> bool:
+    async def _send_out(self, message: OutMessage) -> None:
         action = MemberAction.from_out(message)
-        try:
-            if action is not None:
-                await self.execute(action)
-            else:
-                await self.deliver(message.chat.chat_id, message.reply)
-        except DeliveryUncertain as exc:
-            log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
-            self.app.outbox.fail(message, "uncertain")
-            return False
-        except TelegramError as exc:
-            log.error("message de la file non envoyé dans %s : %s", message.chat.chat_id, exc)
-            self.app.outbox.fail(message, "failed")
-            return False
-        except Exception:
-            log.exception("message de la file non envoyé dans %s", message.chat.chat_id)
-            self.app.outbox.fail(message, "failed")
-            return False
-        try:
-            self.app.outbox.ack(message)
-        except Exception:
-            log.exception("accusé d'envoi en échec pour %s", message.chat.chat_id)
-        return True
+        if action is not None:
+            await self.execute(action)
+        else:
+            await self.deliver(message.chat.chat_id, message.reply)
 
     async def execute(self, action: MemberAction) -> None:
         chat_id, user_id = int(action.chat_id), int(action.user_id)

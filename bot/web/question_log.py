@@ -281,7 +281,8 @@ def show_draft(web: Web) -> Response:
     text = path.read_text(encoding="utf-8") if _DRAFT_NAME.match(name) and path.is_file() else ""
     if f"depuis la question n°{q.id} du journal" not in text:
         raise Refused(404, "unknown_draft")
-    return web.render("draft.html", nav="questions", q=q, name=name, folder=f"{path.parent.parent.name}/{path.parent.name}", text=text)
+    folder = f"{path.parent.parent.name}/{path.parent.name}"  # "faq/drafts": where the base is, not the server's path
+    return web.render("draft.html", nav="questions", q=q, name=name, folder=folder, text=text)
 
 
 def routes(site: Site) -> list[BaseRoute]:
