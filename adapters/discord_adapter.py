@@ -184,7 +184,7 @@ class DiscordAdapter(Adapter):
         self.synced = asyncio.Event()  # set after each scheduled-events pass (tests and logs wait on it)
         # After a batch that announced, moved or cancelled something, the server's events may have to follow.
         self.pump = OutboxPump(
-            app, PLATFORM, self._send_out, expected=(Exception,), after_batch=self.request_event_sync
+            app, PLATFORM, self._send_out, self.execute, expected=(Exception,), after_batch=self.request_event_sync
         )
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -617,11 +617,7 @@ class DiscordAdapter(Adapter):
         return await self.pump.flush()
 
     async def _send_out(self, message: OutMessage) -> None:
-        action = MemberAction.from_out(message)
-        if action is not None:
-            await self.execute(action)
-        else:
-            await self.deliver(message.chat, message.reply)
+        await self.deliver(message.chat, message.reply)
 
     # -- scheduled events -----------------------------------------------------------------------------
 

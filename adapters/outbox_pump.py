@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.bootstrap import App
-from bot.messages import OutMessage
+from bot.messages import MemberAction, OutMessage
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,18 @@ class OutboxPump:
         app: App,
         platform: str,
         send: Callable[[OutMessage], Awaitable[None]],
+        execute: Callable[[MemberAction], Awaitable[None]],
         *,
         expected: tuple[type[Exception], ...] = (),
         after_batch: Callable[[], None] | None = None,
     ) -> None:
-        """`send` raises on failure; `expected` errors are logged in one line (others with their trace);
-        `after_batch` runs after a batch in which something was sent or given up."""
+        """`send` posts a message and `execute` carries out a member action; both raise on failure.
+        `expected` errors are logged in one line (others with their trace); `after_batch` runs after a
+        batch in which something was sent or given up."""
         self.app = app
         self.platform = platform
         self._send = send
+        self._execute = execute
         self._expected = expected
         self._after_batch = after_batch
         self._wake = asyncio.Event()
@@ -95,8 +98,12 @@ class OutboxPump:
 
     async def _deliver(self, message: OutMessage) -> bool:
         where = message.chat.chat_id
+        action = MemberAction.from_out(message)
         try:
-            await self._send(message)
+            if action is not None:
+                await self._execute(action)
+            else:
+                await self._send(message)
         except DeliveryUncertain as exc:
             log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
             self.app.outbox.fail(message, "uncertain")

@@ -193,7 +193,7 @@ class TelegramAdapter(Adapter):
         self.username = ""
         self.bot_id = 0
         self._join_links: dict[str, str] = {}
-        self.pump = OutboxPump(app, PLATFORM, self._send_out, expected=(TelegramError,))
+        self.pump = OutboxPump(app, PLATFORM, self._send_out, self.execute, expected=(TelegramError,))
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -556,11 +556,7 @@ class TelegramAdapter(Adapter):
         return await self.pump.flush()
 
     async def _send_out(self, message: OutMessage) -> None:
-        action = MemberAction.from_out(message)
-        if action is not None:
-            await self.execute(action)
-        else:
-            await self.deliver(message.chat.chat_id, message.reply)
+        await self.deliver(message.chat.chat_id, message.reply)
 
     async def execute(self, action: MemberAction) -> None:
         chat_id, user_id = int(action.chat_id), int(action.user_id)
