@@ -420,6 +420,30 @@ def test_filters(wapp: App, client: TestClient) -> None:
     assert "<script>alert(1)</script>" not in escaped.text and "&lt;script&gt;" in escaped.text
 
 
+def test_a_long_log_is_paged_and_the_pages_keep_the_filters(wapp: App, client: TestClient) -> None:
+    now = wapp.clock.now()
+    with wapp.sessions.begin() as db:
+        marie = person_by_slug(db, "gite-du-moulin")
+        assert marie is not None
+        for i in range(250):
+            when = now - timedelta(hours=i + 1)
+            text = f"Question {i} sur {'Facebook' if i % 2 else 'Google'}"
+            db.add(Question(office_id=OFFICE, person_id=marie.id, source="advance", text=text,
+                            created_at=when, updated_at=when))  # fmt: skip
+    log_in(client, wapp, "julien-accueil")
+    first = client.get("/questions?q=facebook")
+    assert "125 question(s) — de la 1e à la 100e" in first.text and "Page 1 sur 2" in first.text
+    assert len(_numbers(first.text)) == 100 and "Plus récentes" not in first.text
+    older = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert older is not None and older.group(1) == "/questions?q=facebook&amp;page=2"
+    second = client.get("/questions?q=facebook&page=2")
+    assert len(_numbers(second.text)) == 25 and not _numbers(second.text) & _numbers(first.text)
+    assert "Question 249 sur Facebook" in second.text and "Plus anciennes" not in second.text
+    for wrong in ("0", "-1", "abc", "99999999999"):  # an odd page number shows the first page
+        assert _numbers(client.get(f"/questions?q=facebook&page={wrong}").text) == _numbers(first.text)
+    assert _numbers(client.get("/questions?q=facebook&page=7").text) == _numbers(second.text)  # past the end
+
+
 def test_status_note_dismiss_and_merge_go_through_the_log_and_the_audit(wapp: App, client: TestClient) -> None:
     ids = seed(wapp)
     csrf = log_in(client, wapp, "camille-ant")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from bot.timefmt import TimeInputError, localize
 from bot.web.app import Refused, Site, Web, route
 
 STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
-MAX_ROWS = 500  # on screen; the exports hold everything
+PAGE_SIZE = 100  # rows per page on screen (a phone shows them as cards); the exports hold everything
 CLOSED = ("merged", "withdrawn")
 MAX_ID = 2**63 - 1  # larger numbers in a URL are simply unknown, not a database overflow
 _DRAFT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.yml$")
@@ -123,7 +124,10 @@ def log_page(web: Web) -> Response:
     filters = read_filters(web)
     found = questions.search(web.db, filters.flt)
     found.reverse()  # newest first on screen
-    shown = found[:MAX_ROWS]
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    asked = web.request.query_params.get("page", "1")
+    page = min(int(asked), pages) if asked.isdigit() and 0 < len(asked) < 6 and int(asked) > 0 else 1
+    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     table = questions.rows(web.db, shown)
     return web.render(
         "questions.html",
@@ -131,13 +135,23 @@ def log_page(web: Web) -> Response:
         filters=filters,
         items=list(zip(shown, table, strict=True)),
         total=len(found),
-        max_rows=MAX_ROWS,
+        page=page,
+        pages=pages,
+        first=(page - 1) * PAGE_SIZE + 1,
+        last=(page - 1) * PAGE_SIZE + len(shown),
+        page_url=lambda n: _page_url(web, n),
         statuses=questions.STATUSES,
         sources=questions.SOURCES,
         sessions=_session_choices(web, filters.flt.office_ids),
         themes=_themes(web, filters.flt.office_ids),
         offices=web.offices(),
     )
+
+
+def _page_url(web: Web, page: int) -> str:
+    """The same filters, another page."""
+    kept = [(k, v) for k, v in web.request.query_params.multi_items() if k != "page" and v]
+    return "/questions?" + urlencode([*kept, ("page", str(page))])
 
 
 def export(web: Web, fmt: str) -> Response:

@@ -1,0 +1,129 @@
+"""Dashboard response times with a large question log, through the real Starlette app (no network).
+
+    python bench/web_bench.py [--questions 10000] [--requests 30] [--db URL]
+
+A fresh SQLite file (or the given PostgreSQL URL, emptied first) gets the demo config and N questions
+spread over two years; an ANT logs in through a real one-time link, then each page is fetched
+`--requests` times. Prints the median and p90 per page, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select, text  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from bot.bootstrap import App, bootstrap  # noqa: E402
+from bot.clock import ManualClock, SystemClock  # noqa: E402
+from bot.config import WebConfig, load_config  # noqa: E402
+from bot.storage import db as storage  # noqa: E402
+from bot.storage.tables import Base, Person, Question  # noqa: E402
+from bot.web import auth, build_app  # noqa: E402
+
+OFFICE = "ot-trois-vallees"
+WORDS = [
+    "Facebook", "Instagram", "Google", "avis", "fiche", "site", "réservation", "newsletter", "photos", "horaires",
+    "QR", "menu",
+]  # fmt: skip
+THEMES = ["Facebook", "Instagram", "Google", "Avis", "Site web", "Newsletter", None]
+STATUSES = ["open"] * 5 + ["answered_faq", "answered_klub", "dismissed"]
+SOURCES = ["advance", "faq_miss", "low_confidence", "not_useful"]
+PAGES = {
+    "vue d'ensemble": "/",
+    "journal": "/questions",
+    "journal filtré (texte)": "/questions?q=facebook&status=open",
+    "export CSV": "/questions/export.csv",
+    "séances": "/sessions",
+}
+
+
+def seed(app: App, n: int) -> None:
+    rng = random.Random(7)
+    now = app.clock.now()
+    with app.sessions.begin() as db:
+        people = [p.id for p in db.scalars(select(Person).where(Person.office_id == OFFICE))]
+        for i in range(n):
+            when = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+            words = rng.sample(WORDS, 4)
+            db.add(
+                Question(
+                    office_id=OFFICE,
+                    person_id=rng.choice(people),
+                    source=rng.choice(SOURCES),
+                    status=rng.choice(STATUSES),
+                    text=f"Question {i} : comment gérer {' '.join(words)} ?",
+                    theme=rng.choice(THEMES),
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+
+
+def log_in(client: TestClient, app: App) -> None:
+    with app.sessions.begin() as db:
+        ant = db.scalars(select(Person).where(Person.slug == "camille-ant")).one()
+        url = auth.issue_link(db, ant, app.clock.now(), app.config.web)
+    path = "/" + url.split("/", 3)[3]
+    page = client.get(path)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "page de connexion sans jeton CSRF"
+    assert client.post(path, data={"csrf": found.group(1)}).status_code == 303
+
+
+def run(url: str, n: int, requests: int) -> dict[str, list[float]]:
+    config = load_config(ROOT / "config.example.yml", env={})
+    config = config.model_copy(update={"web": WebConfig(enabled=True, base_url="http://testserver")})
+    app = bootstrap(config, clock=ManualClock(SystemClock().now()), database_url=url)
+    try:
+        seed(app, n)
+        client = TestClient(build_app(app, secret=b"bench"), follow_redirects=False)
+        log_in(client, app)
+        times: dict[str, list[float]] = {name: [] for name in PAGES}
+        for _ in range(requests):
+            for name, path in PAGES.items():
+                start = time.perf_counter()
+                response = client.get(path)
+                times[name].append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200, (path, response.status_code)
+        return times
+    finally:
+        app.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--db", help="PostgreSQL URL (emptied first); default: a fresh SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="klub-bench-") as tmp:
+        url = args.db or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
+        if args.db:
+            engine = storage.make_engine(url)
+            with engine.begin() as conn:
+                Base.metadata.drop_all(conn)
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            engine.dispose()
+        times = run(url, args.questions, args.requests)
+    print(f"{args.questions} questions, {args.requests} requêtes par page ({'PostgreSQL' if args.db else 'SQLite'})")
+    for name, samples in times.items():
+        samples.sort()
+        p90 = samples[int(0.9 * (len(samples) - 1))]
+        print(f"  {name:<24} médiane {statistics.median(samples):7.1f} ms   p90 {p90:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
