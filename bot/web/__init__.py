@@ -62,7 +62,11 @@ async def serve(
         raise
     except SystemExit:
         # uvicorn exits when it cannot bind: the rest of Klub keeps running, and says why.
-        log.error("tableau de bord : impossible d'écouter sur %s:%s", server.config.host, server.config.port)
+        log.error(
+            "tableau de bord : impossible d'écouter sur %s:%s (port déjà pris ? changez web.port)",
+            server.config.host,
+            server.config.port,
+        )
 
 
 __all__ = ["Server", "build_app", "make_server", "serve"]
