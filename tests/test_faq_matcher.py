@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.faq.loader import Base, Entry, load_base
-from bot.faq.matcher import DEFAULT_THRESHOLD, Candidate, Matcher, MatchResult
+from bot.faq.matcher import DEFAULT_THRESHOLD, SINGLE_WORD_FACTOR, Candidate, Matcher, MatchResult
 from bot.faq.normalize import DEFAULT_VOCABULARY, Normalizer, Vocabulary, fold, split_words
 
 FIXTURES = Path(__file__).parent / "faq_fixtures"
@@ -301,6 +301,42 @@ def test_scores_mean_the_same_on_a_bigger_base() -> None:
     assert small.best is not None and big.best is not None
     assert big.best.entry.id == small.best.entry.id
     assert abs(big.best.score - small.best.score) < 0.15
+
+
+def _entry(entry_id: str, question: str, answer: str) -> Entry:
+    return Entry(
+        id=entry_id, theme="Divers", question=question, alternatives=(), answer=answer, links=(), tags=(), source="x"
+    )
+
+
+def test_one_shared_word_out_of_several_is_weak_evidence() -> None:
+    """An entry sharing one of the question's meaningful words is damped; one sharing two is not."""
+    base = Base(
+        entries=(
+            _entry("wifi", "Partager le wifi avec les clients", "Imprimez le code près de la caisse."),
+            _entry("caisse", "Choisir un logiciel de caisse", "Comparez les offres."),
+            _entry("avis", "Répondre à un avis Google", "Remerciez le client."),
+        )
+    )
+    matcher = Matcher(base)
+    # "caisse" alone leads to the wifi entry: the question has two meaningful words, the entry one.
+    features = {matcher.base.entries[i].id: factor for i, _, _, factor in matcher.features("caisse enregistreuse")}
+    assert features["wifi"] == SINGLE_WORD_FACTOR
+    both = {matcher.base.entries[i].id: factor for i, _, _, factor in matcher.features("logiciel de caisse")}
+    assert both["caisse"] == 1.0
+    # A question of one meaningful word is not damped; light words ("faire") do not count.
+    alone = {matcher.base.entries[i].id: factor for i, _, _, factor in matcher.features("comment faire pour la caisse")}
+    assert alone["wifi"] == 1.0 and alone["caisse"] == 1.0
+
+
+def test_damping_applies_to_the_score() -> None:
+    base = Base(entries=(_entry("wifi", "Partager le wifi avec les clients", "Le code est près de la caisse."),))
+    matcher = Matcher(base)
+    [(_, query, phrase, factor)] = matcher.features("caisse enregistreuse")
+    assert factor == SINGLE_WORD_FACTOR
+    result = matcher.match("caisse enregistreuse")
+    assert result.best is not None
+    assert result.best.score == round(SINGLE_WORD_FACTOR * Matcher.combine(query, phrase), 4)
 
 
 def test_no_platform_import() -> None:

@@ -12,13 +12,19 @@ The score of an entry is built from two coverage ratios, so it lies in [0, 1] an
 Words the base has never seen count against every entry: a question about TikTok is not answered by the
 Instagram tutorial just because both say "créer un compte". Typos are repaired against the base's own
 vocabulary before scoring.
+
+An answer needs corroboration: when the question has several meaningful words and the entry shares only
+one of them, the score is damped (``SINGLE_WORD_FACTOR``). "Quel logiciel de caisse ?" is not answered by
+the Wi-Fi tutorial that happens to mention a till, nor "un live sur Instagram" by whichever Instagram
+tutorial ranks first: one shared word is a coincidence as often as an answer. A question of one
+meaningful word ("bitly ?") is not damped.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,6 +47,8 @@ UNKNOWN_FACTOR = 0.45
 UNKNOWN_ENTITY_FACTOR = 2.0
 # Blend of the two coverages.
 PHRASE_SHARE = 0.3
+# An entry sharing only one of the question's several meaningful (not light) words keeps this share of its score.
+SINGLE_WORD_FACTOR = 0.75
 
 # Typo repair: minimum similarity (0-100) to a word of the base; short words are left alone.
 FUZZY_CUTOFF = 82.0
@@ -105,6 +113,11 @@ class _Term:
     weight: float  # its share of the question's meaning
     confidence: float  # 1.0 exact, < 1 repaired typo, 0 unknown to the base
     related: tuple[tuple[str, float], ...] = ()  # derived words of the base ("ferm" -> "fermetur")
+    content: bool = True  # a meaningful word, not a light one ("faire", "besoin"): counts for corroboration
+
+
+def _second(pair: tuple[int, float]) -> float:
+    return pair[1]
 
 
 class Matcher:
@@ -140,6 +153,7 @@ class Matcher:
             self._fields.append(fields)
             self._phrases.append(tuple(p for p in phrases if p))
         self._postings = dict(postings)
+        self._members = {stem: tuple(i for i, _ in posting) for stem, posting in self._postings.items()}
         n = max(len(self._entries), 1)
         self._idf = {stem: math.log(1.0 + n / d) for stem, d in df.items()}
         self._max_idf = math.log(1.0 + n)
@@ -205,25 +219,26 @@ class Matcher:
             if stem in terms:
                 continue
             klass = self._norm.weight(stem)
+            content = klass >= 1.0
             if stem in self._idf:
-                terms[stem] = _Term(word, stem, self._idf[stem] * klass, 1.0, self._derived(stem))
+                terms[stem] = _Term(word, stem, self._idf[stem] * klass, 1.0, self._derived(stem), content)
                 continue
             derived = self._derived(stem)
             if derived:
                 # Weighted as the rarest of its relatives: it means the same thing.
                 weight = max(self._idf[s] for s, _ in derived) * klass
-                terms[stem] = _Term(word, derived[0][0], weight, DERIVED_CONFIDENCE, derived[1:])
+                terms[stem] = _Term(word, derived[0][0], weight, DERIVED_CONFIDENCE, derived[1:], content)
                 continue
             repaired = self._repair(word)
             if repaired is not None and repaired[0] not in terms:
                 target, confidence = repaired
                 weight = self._idf[target] * self._norm.weight(target)
-                terms[stem] = _Term(word, target, weight, confidence)
+                terms[stem] = _Term(word, target, weight, confidence, (), content)
             elif self._norm.is_entity(stem):
                 # A platform the base never mentions: the question is about something else.
-                terms[stem] = _Term(word, stem, UNKNOWN_ENTITY_FACTOR * self._max_idf * klass, 0.0)
+                terms[stem] = _Term(word, stem, UNKNOWN_ENTITY_FACTOR * self._max_idf * klass, 0.0, (), content)
             else:
-                terms[stem] = _Term(word, stem, self._unknown_idf * klass, 0.0)
+                terms[stem] = _Term(word, stem, self._unknown_idf * klass, 0.0, (), content)
         return list(terms.values())
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -241,8 +256,8 @@ class Matcher:
                 best = max(best, hit / total)
         return best
 
-    def features(self, text: str) -> list[tuple[int, float, float]]:
-        """(entry index, query coverage, phrase coverage) of the most promising entries."""
+    def features(self, text: str) -> list[tuple[int, float, float, float]]:
+        """(entry index, query coverage, phrase coverage, corroboration factor) of the most promising entries."""
         terms = self._terms(text)
         total = sum(t.weight for t in terms)
         if total <= 0.0:
@@ -270,8 +285,31 @@ class Matcher:
                         best[index] = value
             for index, value in best.items():
                 acc[index] += term.weight * value
-        top = heapq.nlargest(RERANK, acc.items(), key=lambda kv: kv[1])
-        return [(i, v / total, self._phrase_coverage(i, matched)) for i, v in top]
+        return [(i, v / total, self._phrase_coverage(i, matched), f) for i, v, f in self._top(terms, acc)]
+
+    def _top(self, terms: list[_Term], acc: dict[int, float]) -> list[tuple[int, float, float]]:
+        """(entry index, raw score, corroboration factor) of the RERANK best entries once damped.
+
+        An entry sharing only one of the question's several meaningful words keeps SINGLE_WORD_FACTOR of its
+        score. Counting is done over the entries' id lists (C speed), not in the scoring loop.
+        """
+        content = [t for t in terms if t.content]
+        if len(content) < 2:
+            return [(i, v, 1.0) for i, v in heapq.nlargest(RERANK, acc.items(), key=_second)]
+        shared: Counter[int] = Counter()
+        for term in content:
+            if term.confidence <= 0.0:
+                continue
+            if term.related:
+                stems = (term.stem, *(r for r, _ in term.related))
+                shared.update(set().union(*(self._members.get(s, ()) for s in stems)))
+            else:
+                shared.update(self._members.get(term.stem, ()))
+        corroborated = {i for i, n in shared.items() if n >= 2}
+        top = heapq.nlargest(
+            RERANK, acc.items(), key=lambda iv: iv[1] if iv[0] in corroborated else iv[1] * SINGLE_WORD_FACTOR
+        )
+        return [(i, v, 1.0 if i in corroborated else SINGLE_WORD_FACTOR) for i, v in top]
 
     def explain(self, text: str) -> list[tuple[str, str]]:
         """How each meaningful word of the question was understood: (word, note in French)."""
@@ -291,13 +329,13 @@ class Matcher:
         return next((w for w, s in self._word_stem.items() if s == stem), stem)
 
     @staticmethod
-    def combine(query_coverage: float, phrase_coverage: float) -> float:
-        return (1.0 - PHRASE_SHARE) * query_coverage + PHRASE_SHARE * phrase_coverage
+    def combine(query_coverage: float, phrase_coverage: float, corroboration: float = 1.0) -> float:
+        return corroboration * ((1.0 - PHRASE_SHARE) * query_coverage + PHRASE_SHARE * phrase_coverage)
 
     def match(self, text: str, *, threshold: float | None = None) -> MatchResult:
         limit = self.threshold if threshold is None else threshold
         scored = [
-            (round(min(1.0, max(0.0, self.combine(q, p))), 4), i) for i, q, p in self.features(text or "")
+            (round(min(1.0, max(0.0, self.combine(q, p, c))), 4), i) for i, q, p, c in self.features(text or "")
         ]
         scored.sort(key=lambda si: (-si[0], si[1]))
         candidates = tuple(Candidate(self._entries[i], s) for s, i in scored[:MAX_CANDIDATES] if s > 0.0)
