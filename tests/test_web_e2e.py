@@ -12,7 +12,6 @@ import io
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,10 +69,7 @@ def served(config: Config, clock: ManualClock, database_url: str, tmp_path: Path
     server = make_server(app, "127.0.0.1", sock.getsockname()[1], secret=SECRET)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn n'a pas démarré"
-        time.sleep(0.02)
+    assert server.ready.wait(timeout=10), "uvicorn n'a pas démarré"
     try:
         yield app, base
     finally:

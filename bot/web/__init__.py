@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,15 @@ def build_app(app: App, *, secret: bytes | None = None) -> Starlette:
 
 class Server(uvicorn.Server):
     """A uvicorn server that leaves the signals alone: `klub run` owns SIGINT/SIGTERM for all its parts."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()  # set once listening: a thread can wait for it without polling
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
