@@ -234,6 +234,26 @@ class DiscordAdapter(Adapter):
 
     async def start(self) -> None:
         client = self._build()
+        await self._login(client)
+        self.client = client
+        self._connect_task = asyncio.create_task(self._connect(client), name="discord-gateway")
+        self.pump.start()
+        if self.cfg.events:
+            self._event_tasks = [
+                asyncio.create_task(self._sync_loop(), name="discord-events"),
+                asyncio.create_task(self._sync_clock(), name="discord-events-clock"),
+            ]
+        log.info("Discord : %s connecté", client.user)
+
+    async def open(self) -> discord.Client:
+        """Log in over REST only, without the gateway nor the command sync: enough to change roles and
+        send messages from a process that is not the running bot (the command line uses this)."""
+        client = discord.Client(intents=intents_for(self.cfg), allowed_mentions=discord.AllowedMentions.none())
+        await self._login(client)
+        self.client = client
+        return client
+
+    async def _login(self, client: discord.Client) -> None:
         try:
             await client.login(self._token)
         except discord.LoginFailure as exc:
@@ -245,15 +265,6 @@ class DiscordAdapter(Adapter):
         except BaseException:
             await client.close()
             raise
-        self.client = client
-        self._connect_task = asyncio.create_task(self._connect(client), name="discord-gateway")
-        self.pump.start()
-        if self.cfg.events:
-            self._event_tasks = [
-                asyncio.create_task(self._sync_loop(), name="discord-events"),
-                asyncio.create_task(self._sync_clock(), name="discord-events-clock"),
-            ]
-        log.info("Discord : %s connecté", client.user)
 
     async def _connect(self, client: discord.Client) -> None:
         try:
@@ -722,10 +733,32 @@ def _remote(event: discord.ScheduledEvent) -> RemoteEvent:
     )
 
 
+def deliver_pending(app: App, env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """Carry out what the outbox holds for Discord (role removals, messages) from a process that is not
+    the running bot; returns (done, not done)."""
+
+    async def run() -> tuple[int, int]:
+        adapter = DiscordAdapter(app, env=env)
+        await adapter.open()
+        try:
+            return await adapter.flush_outbox()
+        finally:
+            await adapter.stop()
+
+    try:
+        return asyncio.run(run())
+    except DiscordSetupError as exc:
+        pending = app.outbox.pending(PLATFORM)
+        app.outbox.drain(PLATFORM)
+        log.error("Discord injoignable : %s", exc)
+        return 0, pending
+
+
 __all__ = [
     "DeliveryUncertain",
     "DiscordAdapter",
     "DiscordSetupError",
+    "deliver_pending",
     "make_view",
     "read_token",
     "render",

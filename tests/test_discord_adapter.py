@@ -7,13 +7,14 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
 from sqlalchemy import select
 
 from adapters.discord_adapter import DiscordAdapter, DiscordSetupError, make_view, render, split
-from bot import discord_events, gate
+from bot import cli, discord_events, gate
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
@@ -599,3 +600,28 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
         ledger = {(d.offset_key.split("@")[0], d.status) for d in db.scalars(select(Delivery))}
     # The J-3 attendance alert is as late as the J-7 reminder: dropped too, never sent late.
     assert ledger == {("group:7d", "dropped"), ("alert:3d", "dropped"), ("group:1d", "sent"), ("private:2h", "sent")}
+
+
+async def test_klub_person_revoke_removes_discord_roles_without_the_gateway(
+    fake: FakeDiscord,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No bot running: the command line logs in over REST only and takes the roles away itself.
+    raw = yaml.safe_load((ROOT / "config.example.yml").read_text(encoding="utf-8"))
+    for person in raw["people"]:
+        if person["id"] == "julien-accueil":
+            person["identities"] = [f"discord:{JULIEN}"]
+    raw["adapters"]["discord"] = {"enabled": True, "guild_ids": [str(GUILD_ID)]}
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", TOKEN)
+    args = ["--config", str(path), "person", "revoke", "julien-accueil", "--db", database_url]
+    assert await asyncio.to_thread(cli.main, args) == 0
+    deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/")
+    assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
+    assert not fake.identified.is_set()  # REST only: no gateway session, no command sync
+    assert not fake.made("PUT", f"/applications/{APP_ID}/guilds/")
+    assert "Retraits effectués : 2 groupe(s)." in capsys.readouterr().out

@@ -146,9 +146,14 @@ def revoke_cmd(args: argparse.Namespace) -> int:
 
 
 def _execute(app: Any) -> int:
-    from adapters.telegram_adapter import deliver_pending
+    import importlib
 
-    done, failed = deliver_pending(app)
+    done = failed = 0
+    for platform in sorted(app.platforms):
+        # Imported only when configured: the command line runs without the platform libraries' start-up cost.
+        deliver = importlib.import_module(f"adapters.{platform}_adapter").deliver_pending
+        ok, ko = deliver(app)
+        done, failed = done + ok, failed + ko
     print(f"Retraits effectués : {done} groupe(s).")
     if failed:
         print(f"Retraits impossibles : {failed} (droits du bot dans le groupe ?). Retirez la personne à la main.")
@@ -206,4 +211,4 @@ def _known(db: Any, slug: str) -> Person:
 
 def _removal_platforms(config: Any) -> tuple[str, ...]:
     # Removals are carried out here and now on each configured platform: this process is not the bot.
-    return tuple(p for p in ("telegram",) if getattr(config.adapters, p).enabled)
+    return tuple(p for p in ("telegram", "discord") if getattr(config.adapters, p).enabled)
