@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             # The dashboard beside the console, so that « /tableau » gives a link that opens here.
             from bot.web import serve
 
-            dashboard = asyncio.create_task(serve(runner.app))
+            # A secret for this console's lifetime: logins are meant to end with it, nothing to warn about.
+            dashboard = asyncio.create_task(serve(runner.app, secret=secrets.token_bytes(32)))
             print(f"Tableau de bord : {config.web.base_url} (lien de connexion : /tableau en privé)")
         await adapter.start()
         await adapter.done.wait()

@@ -59,10 +59,15 @@ def make_server(app: App, host: str | None = None, port: int | None = None, *, s
 
 
 async def serve(
-    app: App, host: str | None = None, port: int | None = None, *, sockets: list[socket.socket] | None = None
+    app: App,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    sockets: list[socket.socket] | None = None,
+    secret: bytes | None = None,
 ) -> None:
     """Serve until cancelled; a cancel (klub run stopping) closes the listening socket cleanly."""
-    server = make_server(app, host, port)
+    server = make_server(app, host, port, secret=secret)
     try:
         await server.serve(sockets=sockets)
     except asyncio.CancelledError:
