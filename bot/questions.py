@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
 from bot import clubs
@@ -268,6 +268,39 @@ STATUS_LABELS = {
 
 
 def search(db: Db, flt: LogFilter) -> list[Question]:
+    """Every matching question, oldest first (the exports' order)."""
+    rows = list(db.scalars(_filtered(flt).order_by(Question.created_at, Question.id)))
+    if flt.text:
+        needle = flt.text.casefold()
+        rows = [q for q in rows if needle in q.text.casefold()]
+    return rows
+
+
+def search_page(db: Db, flt: LogFilter, page: int, size: int) -> tuple[list[Question], int, int]:
+    """One page of the log, newest first: (questions, total, page actually shown — the last one if past it).
+
+    Without a text filter the database counts and pages; the text filter stays in Python, where casefold
+    treats « É » and « é » alike on SQLite as on PostgreSQL."""
+    if flt.text:
+        everything = search(db, flt)
+        everything.reverse()
+        total = len(everything)
+        page = min(page, max(1, -(-total // size)))
+        return everything[(page - 1) * size : page * size], total, page
+    total = count(db, flt)
+    page = min(page, max(1, -(-total // size)))
+    newest = _filtered(flt).order_by(Question.created_at.desc(), Question.id.desc())
+    newest = newest.offset((page - 1) * size).limit(size)
+    return list(db.scalars(newest)), total, page
+
+
+def count(db: Db, flt: LogFilter) -> int:
+    """How many questions match, counted by the database (no text filter)."""
+    assert not flt.text, "the text filter is applied in Python: use search()"
+    return db.scalar(select(func.count()).select_from(_filtered(flt).subquery())) or 0
+
+
+def _filtered(flt: LogFilter) -> Select[Question]:
     query = select(Question).where(Question.office_id.in_(flt.office_ids))
     if flt.start is not None:
         query = query.where(Question.created_at >= flt.start)
@@ -281,11 +314,7 @@ def search(db: Db, flt: LogFilter) -> list[Question]:
         query = query.where(Question.session_id == flt.session_id)
     if flt.theme:
         query = query.where(Question.theme == flt.theme)
-    rows = list(db.scalars(query.order_by(Question.created_at, Question.id)))
-    if flt.text:
-        needle = flt.text.casefold()
-        rows = [q for q in rows if needle in q.text.casefold()]
-    return rows
+    return query
 
 
 def _by_id(db: Db, table: type[Row], ids: set[int]) -> dict[int, Row]:

@@ -442,6 +442,14 @@ def test_a_long_log_is_paged_and_the_pages_keep_the_filters(wapp: App, client: T
     for wrong in ("0", "-1", "abc", "99999999999"):  # an odd page number shows the first page
         assert _numbers(client.get(f"/questions?q=facebook&page={wrong}").text) == _numbers(first.text)
     assert _numbers(client.get("/questions?q=facebook&page=7").text) == _numbers(second.text)  # past the end
+    # Without a text filter the database pages: the same pages, newest first.
+    pages = [client.get(f"/questions?page={n}").text for n in (1, 2, 3)]
+    assert [len(_numbers(p)) for p in pages] == [100, 100, 50] and "Page 3 sur 3" in pages[2]
+    assert "Question 0 sur Google" in pages[0] and "Question 249 sur Facebook" in pages[2]
+    assert set().union(*map(_numbers, pages)) == _numbers(client.get("/questions?q=sur").text) | _numbers(
+        client.get("/questions?q=sur&page=2").text
+    ) | _numbers(client.get("/questions?q=sur&page=3").text)
+    assert _numbers(client.get("/questions?page=9").text) == _numbers(pages[2])
 
 
 def test_status_note_dismiss_and_merge_go_through_the_log_and_the_audit(wapp: App, client: TestClient) -> None:

@@ -76,7 +76,7 @@ def home(web: Web) -> Response:
     zone_office = offices[0]
     starts = _month_starts(web, zone_office)
     year = questions.search(web.db, LogFilter(office_ids=offices, start=starts[0]))
-    everything_open = questions.search(web.db, LogFilter(office_ids=offices, statuses=("open",)))
+    still_open = questions.count(web.db, LogFilter(office_ids=offices, statuses=("open",)))
     months = _per_month(web, year, zone_office)
     themes = _per_theme(web, year)
     shares = _shares(web, year)
@@ -84,7 +84,7 @@ def home(web: Web) -> Response:
     nxt = next(iter(upcoming_sessions(web, offices, limit=1, include_cancelled=False)), None)
     answered = sum(p.value for p in shares[:2])
     figures: dict[str, Any] = {
-        "open": len(everything_open),
+        "open": still_open,
         "year": len(year),
         "answered_pct": round(100 * answered / len(year)) if year else None,
         "next": nxt,

@@ -122,19 +122,17 @@ def _themes(web: Web, offices: tuple[str, ...]) -> list[str]:
 
 def log_page(web: Web) -> Response:
     filters = read_filters(web)
-    found = questions.search(web.db, filters.flt)
-    found.reverse()  # newest first on screen
-    pages = max(1, -(-len(found) // PAGE_SIZE))
     asked = web.request.query_params.get("page", "1")
-    page = min(int(asked), pages) if asked.isdigit() and 0 < len(asked) < 6 and int(asked) > 0 else 1
-    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    wanted = int(asked) if asked.isdigit() and 0 < len(asked) < 6 and int(asked) > 0 else 1
+    shown, total, page = questions.search_page(web.db, filters.flt, wanted, PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
     table = questions.rows(web.db, shown)
     return web.render(
         "questions.html",
         nav="questions",
         filters=filters,
         items=list(zip(shown, table, strict=True)),
-        total=len(found),
+        total=total,
         page=page,
         pages=pages,
         first=(page - 1) * PAGE_SIZE + 1,
