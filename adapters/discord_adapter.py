@@ -37,7 +37,7 @@ with warnings.catch_warnings():
     import discord
 from discord import app_commands
 
-from adapters import discord_render
+from adapters import discord_render, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events, gate
@@ -734,24 +734,8 @@ def _remote(event: discord.ScheduledEvent) -> RemoteEvent:
 
 
 def deliver_pending(app: App, env: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """Carry out what the outbox holds for Discord (role removals, messages) from a process that is not
-    the running bot; returns (done, not done)."""
-
-    async def run() -> tuple[int, int]:
-        adapter = DiscordAdapter(app, env=env)
-        await adapter.open()
-        try:
-            return await adapter.flush_outbox()
-        finally:
-            await adapter.stop()
-
-    try:
-        return asyncio.run(run())
-    except DiscordSetupError as exc:
-        pending = app.outbox.pending(PLATFORM)
-        app.outbox.drain(PLATFORM)
-        log.error("Discord injoignable : %s", exc)
-        return 0, pending
+    """Carry out what the outbox holds for Discord from a process that is not the running bot."""
+    return outbox_pump.deliver_pending(app, PLATFORM, lambda: DiscordAdapter(app, env=env), DiscordSetupError)
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.bootstrap import App
 from bot.messages import MemberAction, OutMessage
@@ -121,3 +122,33 @@ class OutboxPump:
         except Exception:
             log.exception("accusé d'envoi en échec pour %s", where)
         return True
+
+
+class _Sender(Protocol):
+    async def open(self) -> object: ...
+    async def flush_outbox(self) -> tuple[int, int]: ...
+    async def stop(self) -> None: ...
+
+
+def deliver_pending(
+    app: App, platform: str, make: Callable[[], _Sender], unreachable: type[Exception]
+) -> tuple[int, int]:
+    """Carry out what the outbox holds for `platform` from a process that is not the running bot (the
+    command line): connect without listening, drain, close. Returns (done, not done); when the platform
+    cannot be reached, what was queued counts as not done."""
+
+    async def run() -> tuple[int, int]:
+        sender = make()
+        await sender.open()
+        try:
+            return await sender.flush_outbox()
+        finally:
+            await sender.stop()
+
+    try:
+        return asyncio.run(run())
+    except unreachable as exc:
+        pending = app.outbox.pending(platform)
+        app.outbox.drain(platform)
+        log.error("%s injoignable : %s", platform, exc)
+        return 0, pending

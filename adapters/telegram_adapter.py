@@ -55,6 +55,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters import outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from adapters.telegram_render import (
@@ -604,20 +605,5 @@ def _bare_bot(config: Config, env: Mapping[str, str] | None) -> Any:
 
 
 def deliver_pending(app: App, env: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """Carry out what the outbox holds for Telegram, from a process that is not the running bot."""
-
-    async def run() -> tuple[int, int]:
-        adapter = TelegramAdapter(app, env=env)
-        await adapter.open()
-        try:
-            return await adapter.flush_outbox()
-        finally:
-            await adapter.stop()
-
-    try:
-        return asyncio.run(run())
-    except TelegramSetupError as exc:
-        pending = app.outbox.pending(PLATFORM)
-        app.outbox.drain(PLATFORM)
-        log.error("Telegram injoignable : %s", exc)
-        return 0, pending
+    """Carry out what the outbox holds for Telegram from a process that is not the running bot."""
+    return outbox_pump.deliver_pending(app, PLATFORM, lambda: TelegramAdapter(app, env=env), TelegramSetupError)

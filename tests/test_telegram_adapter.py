@@ -16,13 +16,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from adapters.telegram_adapter import TelegramAdapter, TelegramSetupError
+from adapters.telegram_adapter import TelegramAdapter, TelegramSetupError, deliver_pending
 from adapters.telegram_render import command_name, sanitize, split_html, utf16_len
 from bot.bootstrap import App, bootstrap
 from bot.cli import main as klub
 from bot.clock import ManualClock
 from bot.config import Config
-from bot.messages import Button, ChatRef, OutMessage, Reply
+from bot.messages import Button, ChatRef, MemberAction, OutMessage, Reply
 from bot.storage.tables import AuditLog
 from tests.conftest import ROOT
 from tests.fake_telegram import BOT_USERNAME, TOKEN, Call, FakeTelegram
@@ -459,3 +459,11 @@ def test_command_names_for_telegram() -> None:
     assert command_name("compte-rendu") == "compte_rendu"
     assert command_name("aide") == "aide"
     assert command_name("événement") is None
+
+
+def test_command_line_removals_without_a_token_are_reported_not_done(tg_app: App) -> None:
+    # `klub person revoke` on a machine without the token: the removal is counted as not done (the CLI
+    # then tells the ANT to remove the person by hand), and nothing stays queued to surprise a later run.
+    tg_app.outbox.put(MemberAction("telegram", "-1001", "42").to_out())
+    assert deliver_pending(tg_app, env={}) == (0, 1)
+    assert tg_app.outbox.pending("telegram") == 0
