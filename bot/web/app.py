@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,7 @@ from bot import clubs, questions
 from bot.bootstrap import App
 from bot.i18n import Safe, pick_language, t
 from bot.roles import Role
-from bot.storage.tables import Office, Person
+from bot.storage.tables import Office, Person, Question, Session
 from bot.timefmt import fmt_day, fmt_when
 from bot.web import auth
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 MAX_BODY = 256 * 1024  # forms only: no uploads
+MAX_ID = 2**63 - 1  # larger numbers in a URL are simply unknown, not a database overflow
+Owned = TypeVar("Owned", Question, Session)
 SECURITY_HEADERS = [
     # The login link carries a secret in its path: never send it on as a Referer.
     (b"referrer-policy", b"no-referrer"),
@@ -129,6 +131,14 @@ class Web:
     def office_name(self, office_id: str) -> str:
         office = self.db.get(Office, office_id)
         return office.name if office else office_id
+
+    def owned(self, table: type[Owned], number: int, unknown: str) -> Owned:
+        """The question or session numbered in the URL: 404 if there is none, 403 if another office's."""
+        row = self.db.get(table, number) if 0 < number <= MAX_ID else None
+        if row is None:
+            raise Refused(404, unknown, number=number)
+        self.check_office(row.office_id)
+        return row
 
     def check_office(self, office_id: str) -> str:
         if office_id not in self.scope:

@@ -18,7 +18,6 @@ from bot.storage.tables import Office, Person, Registration, Session
 from bot.web.app import Refused, Site, Web, route
 
 LISTED = 12
-MAX_ID = 2**63 - 1
 _ICS_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
@@ -85,12 +84,7 @@ def sessions_page(web: Web) -> Response:
 
 
 def _session(web: Web) -> Session:
-    number = web.request.path_params["number"]
-    s = web.db.get(Session, number) if number <= MAX_ID else None
-    if s is None:
-        raise Refused(404, "unknown_session", number=number)
-    web.check_office(s.office_id)
-    return s
+    return web.owned(Session, web.request.path_params["number"], "unknown_session")
 
 
 def session_page(web: Web) -> Response:

@@ -22,12 +22,11 @@ from bot.questions import LogFilter, QuestionError
 from bot.roles import Role
 from bot.storage.tables import Person, Question, QuestionEvent, Session
 from bot.timefmt import TimeInputError, localize
-from bot.web.app import Refused, Site, Web, route
+from bot.web.app import MAX_ID, Refused, Site, Web, route
 
 STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
 PAGE_SIZE = 100  # rows per page on screen (a phone shows them as cards); the exports hold everything
 CLOSED = ("merged", "withdrawn")
-MAX_ID = 2**63 - 1  # larger numbers in a URL are simply unknown, not a database overflow
 _DRAFT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.yml$")
 
 
@@ -178,12 +177,7 @@ def export(web: Web, fmt: str) -> Response:
 
 
 def _question(web: Web) -> Question:
-    number = web.request.path_params["number"]
-    q = web.db.get(Question, number) if number <= MAX_ID else None
-    if q is None:
-        raise Refused(404, "unknown_question", number=number)
-    web.check_office(q.office_id)
-    return q
+    return web.owned(Question, web.request.path_params["number"], "unknown_question")
 
 
 def _history(web: Web, q: Question) -> list[dict[str, Any]]:
