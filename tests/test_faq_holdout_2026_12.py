@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.faq.evaluate import Outcome, score
+from bot.config import load_config
+from bot.faq.evaluate import Outcome, load_cases, score
 from bot.faq.loader import check_base, load_base
 from bot.faq.matcher import Matcher
 from tests.faq_holdout.report import BASE, EXTRA_SETS, OFFICE_LAYER, extra_outcomes
@@ -37,7 +38,10 @@ def test_later_holdout_floors(outcomes: dict[str, tuple[list[Outcome], float]], 
     assert sum(o.case.expect is None for o in group) >= 4, name
     figures = score(group, threshold)
     overall, rejection, top1 = FLOORS[name]
-    summary = f"{name}: overall {figures.accuracy:.3f}, rejection {figures.rejection_rate:.3f}, top-1 {figures.top1_rate:.3f}"
+    summary = (
+        f"{name}: overall {figures.accuracy:.3f}, rejection {figures.rejection_rate:.3f}, "
+        f"top-1 {figures.top1_rate:.3f}"
+    )
     assert figures.accuracy >= overall, summary
     assert figures.rejection_rate >= rejection, summary
     assert figures.top1_rate >= top1, summary
@@ -45,8 +49,6 @@ def test_later_holdout_floors(outcomes: dict[str, tuple[list[Outcome], float]], 
 
 def test_every_expected_id_exists_in_its_base() -> None:
     """A case naming an entry its base does not have would silently count as a miss."""
-    from bot.faq.evaluate import load_cases
-
     for name, (path, bases) in EXTRA_SETS.items():
         known = {e.id for e in load_base(bases).entries}
         missing = {c.expect for c in load_cases(path) if c.expect is not None} - known
@@ -83,8 +85,6 @@ def test_office_layer_is_self_consistent_over_the_territory() -> None:
 
 
 def test_example_config_layers_the_demo_office_over_the_territory() -> None:
-    from bot.config import load_config
-
     config = load_config(ROOT / "config.example.yml")
     assert [Path(b).resolve() for b in config.faq.bases] == [BASE.resolve(), OFFICE_LAYER.resolve()]
     assert "ot-trois-vallees" in {o.id for o in config.offices}
