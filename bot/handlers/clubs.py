@@ -204,7 +204,9 @@ def _int(opts: dict[str, str], key: str) -> int | None:
 def klub_create(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None and ctx.person is not None
     if not args.strip():
-        return ctx.say("klub.create_usage")
+        from bot.handlers import klub_guide
+
+        return klub_guide.start(ctx)  # no arguments: the guided dialogue, step by step
     try:
         opts = _options(args)
         known = {
