@@ -42,10 +42,8 @@ def xlsx_bytes(sheet: str, header: Sequence[str], rows: Sequence[Sequence[object
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
+        # openpyxl makes a formula only of text starting with "=": neutral() has quoted every such cell.
         ws.append([neutral(v) for v in row])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never "f", whatever the text looks like
     ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)

@@ -6,10 +6,12 @@ are shown only to their own office (the callers pass the office ids the viewer m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
 from bot.diagnostic.questionnaire import Axis, Figure, Questionnaire
@@ -43,26 +45,56 @@ class WeakAxis:
     count: int
 
 
-def respondents(db: Db, office_ids: Sequence[str], campaign: int, category: str = "") -> list[Respondent]:
-    """The latest completed run of each provider of these offices in this campaign."""
-    latest = (
+def _latest(office_ids: Sequence[str], campaign: int, category: str) -> Select[Any]:
+    """The ids of the latest completed run of each (not erased) provider in this campaign."""
+    stmt = (
         select(func.max(DiagnosticRun.id))
+        .join(Person, Person.id == DiagnosticRun.person_id)
         .where(
             DiagnosticRun.office_id.in_(office_ids),
             DiagnosticRun.campaign == campaign,
             DiagnosticRun.completed_at.is_not(None),
+            Person.erased_at.is_(None),
         )
         .group_by(DiagnosticRun.person_id)
     )
+    return stmt.where(Person.category == category) if category else stmt
+
+
+def respondents(db: Db, office_ids: Sequence[str], campaign: int, category: str = "") -> list[Respondent]:
+    """The latest completed run of each provider of these offices in this campaign."""
     stmt = (
         select(DiagnosticRun, Person)
         .join(Person, Person.id == DiagnosticRun.person_id)
-        .where(DiagnosticRun.id.in_(latest), Person.erased_at.is_(None))
+        .where(DiagnosticRun.id.in_(_latest(office_ids, campaign, category)))
     )
-    if category:
-        stmt = stmt.where(Person.category == category)
     rows = db.execute(stmt.order_by(Person.name, Person.id))
     return [Respondent(person, run, run_scores(run)) for run, person in rows]
+
+
+def scores_by_office(
+    db: Db, office_ids: Sequence[str], campaign: int, category: str = ""
+) -> dict[str, list[dict[str, int]]]:
+    """Only the scores, grouped by office: the comparison of a territory's offices reads nothing else."""
+    rows = db.execute(
+        select(DiagnosticRun.office_id, DiagnosticRun.scores).where(
+            DiagnosticRun.id.in_(_latest(office_ids, campaign, category))
+        )
+    )
+    out: dict[str, list[dict[str, int]]] = {o: [] for o in office_ids}
+    for office_id, raw in rows:
+        out[office_id].append({str(k): int(v) for k, v in json.loads(raw).items()} if raw else {})
+    return out
+
+
+def answer_counts(db: Db, office_ids: Sequence[str], campaign: int, category: str = "") -> dict[tuple[str, str], int]:
+    """How many respondents gave each answer: counted by the database, not row by row."""
+    rows = db.execute(
+        select(DiagnosticAnswer.question_id, DiagnosticAnswer.answer_id, func.count(DiagnosticAnswer.id))
+        .where(DiagnosticAnswer.run_id.in_(_latest(office_ids, campaign, category)))
+        .group_by(DiagnosticAnswer.question_id, DiagnosticAnswer.answer_id)
+    )
+    return {(qid, aid): n for qid, aid, n in rows}
 
 
 def population(db: Db, office_ids: Sequence[str], category: str = "") -> int:
@@ -88,14 +120,14 @@ def answers_by_run(db: Db, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:
     return out
 
 
-def figures(q: Questionnaire, answers: dict[int, dict[str, str]]) -> list[FigureRow]:
+def figures(q: Questionnaire, counts: dict[tuple[str, str], int]) -> list[FigureRow]:
     rows: list[FigureRow] = []
     for question in q.questions:
         if question.figure is None:
             continue
-        given = [a[question.id] for a in answers.values() if question.id in a]
-        wanted = set(question.figure.answers)
-        rows.append(FigureRow(question.figure, sum(1 for g in given if g in wanted), len(given)))
+        given = {aid: n for (qid, aid), n in counts.items() if qid == question.id}
+        wanted = sum(n for aid, n in given.items() if aid in question.figure.answers)
+        rows.append(FigureRow(question.figure, wanted, sum(given.values())))
     return rows
 
 
@@ -105,10 +137,10 @@ def weak_axes(q: Questionnaire, people: Sequence[Respondent]) -> list[WeakAxis]:
     return sorted((w for w in out if w.count), key=lambda w: (-w.count, w.axis.id))
 
 
-def averages(q: Questionnaire, people: Sequence[Respondent]) -> dict[str, int]:
+def averages(q: Questionnaire, scores: Sequence[dict[str, int]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for axis in q.axes:
-        values = [r.scores[axis.id] for r in people if axis.id in r.scores]
+        values = [s[axis.id] for s in scores if axis.id in s]
         if values:
             out[axis.id] = round(sum(values) / len(values))
     return out

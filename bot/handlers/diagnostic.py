@@ -322,8 +322,7 @@ def observatoire(ctx: Ctx, args: str) -> list[Reply]:
     rate = round(100 * len(people) / total) if total else 0
     lines = [ctx.t("diag.obs_title", campaign=campaign, answered=len(people), total=total, rate=rate)]
     if people:
-        answers = observatory.answers_by_run(ctx.db, [r.run.id for r in people])
-        for row in observatory.figures(q, answers):
+        for row in observatory.figures(q, observatory.answer_counts(ctx.db, [ctx.office.id], campaign)):
             if row.answered:
                 lines.append(
                     ctx.t(

@@ -33,8 +33,8 @@ def _plain(text: str) -> str:
 
 
 def start(ctx: Ctx) -> list[Reply]:
-    if not ctx.private:
-        return ctx.say("guide.private_only")
+    if not ctx.private:  # in a group the dialogue would catch the group's chatter: the one-line form
+        return [Reply(Safe(ctx.t("klub.create_usage") + "\n" + ctx.t("guide.private_only")))]
     dialogs.save(ctx, FLOW, {"step": "type", "opts": {}})
     return _prompt(ctx, "type", {}, intro=True)
 

@@ -21,6 +21,8 @@ from bot.storage.tables import Person
 from bot.web import charts
 from bot.web.app import MAX_ID, Refused, Site, Web, route
 
+PAGE_SIZE = 100  # providers per page on screen; the exports hold everyone
+
 
 @dataclass(frozen=True)
 class View:
@@ -31,6 +33,7 @@ class View:
     category: str
     sort: str  # "name" or an axis id
     campaigns: list[int]
+    page: int = 1
 
 
 def _q(web: Web) -> Questionnaire:
@@ -57,7 +60,10 @@ def _view(web: Web) -> View:
     sort = params.get("sort", "name")
     if sort != "name" and _q(web).axis(sort) is None:
         raise Refused(400, "bad_request")
-    return View(offices, campaign, category, sort, known)
+    raw_page = params.get("page", "1")
+    if not (raw_page.isascii() and raw_page.isdigit() and 0 < len(raw_page) <= 6 and int(raw_page) > 0):
+        raise Refused(400, "bad_request")
+    return View(offices, campaign, category, sort, known, int(raw_page))
 
 
 def _sorted(people: list[Respondent], sort: str) -> list[Respondent]:
@@ -79,19 +85,16 @@ def _comparison(web: Web, view: View) -> list[dict[str, Any]]:
     """For a coordinator: each office's averages side by side, and the change since the previous campaign."""
     q = _q(web)
     previous = next((c for c in view.campaigns if c < view.campaign), None)
+    current = observatory.scores_by_office(web.db, view.offices, view.campaign, view.category)
+    earlier = observatory.scores_by_office(web.db, view.offices, previous, view.category) if previous else {}
     rows = []
     for office_id in view.offices:
-        now_people = observatory.respondents(web.db, [office_id], view.campaign, view.category)
-        before = (
-            observatory.averages(q, observatory.respondents(web.db, [office_id], previous, view.category))
-            if previous
-            else {}
-        )
-        avg = observatory.averages(q, now_people)
+        before = observatory.averages(q, earlier.get(office_id, []))
+        avg = observatory.averages(q, current[office_id])
         rows.append(
             {
                 "office": web.office_name(office_id),
-                "answered": len(now_people),
+                "answered": len(current[office_id]),
                 "total": observatory.population(web.db, [office_id], view.category),
                 "avg": avg,
                 "delta": {a: avg[a] - before[a] for a in avg if a in before},
@@ -104,9 +107,11 @@ def overview(web: Web) -> Response:
     view = _view(web)
     q = _q(web)
     people = _sorted(observatory.respondents(web.db, view.offices, view.campaign, view.category), view.sort)
+    pages = max(1, -(-len(people) // PAGE_SIZE))
+    shown = people[(view.page - 1) * PAGE_SIZE : view.page * PAGE_SIZE]
     total = observatory.population(web.db, view.offices, view.category)
-    answers = observatory.answers_by_run(web.db, [r.run.id for r in people])
-    averages = observatory.averages(q, people)
+    counts = observatory.answer_counts(web.db, view.offices, view.campaign, view.category)
+    averages = observatory.averages(q, [r.scores for r in people])
     chart = charts.bars(
         "axes",
         web.text("web.diag.chart_title", campaign=view.campaign),
@@ -121,10 +126,12 @@ def overview(web: Web) -> Response:
         nav="diagnostic",
         q=q,
         view=view,
-        people=people,
+        people=shown,
+        answered=len(people),
+        pages=pages,
         total=total,
         rate=round(100 * len(people) / total) if total else 0,
-        figures=[f for f in observatory.figures(q, answers) if f.answered],
+        figures=[f for f in observatory.figures(q, counts) if f.answered],
         weak=observatory.weak_axes(q, people),
         chart=chart,
         categories=sorted({c for o in view.offices for c in runs.categories(web.db, o)}),
