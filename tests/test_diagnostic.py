@@ -288,7 +288,7 @@ def test_the_observatory_in_chat_counts_over_those_who_answered(app: App) -> Non
     out = plain(say(app, "julien-accueil", "/observatoire", chat="equipe"))
     assert "2 réponse(s) sur 5 prestataires (40 %)" in out
     assert "50 % sont réservables en ligne (sur 2)" in out
-    assert "1 prestataire(s) faibles en" in out
+    assert "1 prestataire(s) faibles sur l’axe" in out
     group = say(app, "julien-accueil", "/observatoire", chat="prestataires")
     assert all(r.private for r in group)
 

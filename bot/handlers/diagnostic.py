@@ -330,7 +330,7 @@ def observatoire(ctx: Ctx, args: str) -> list[Reply]:
                     )
                 )
         for weak in observatory.weak_axes(q, people)[:3]:
-            lines.append(ctx.t("diag.obs_weak", count=weak.count, axis=weak.axis.name(ctx.lang).lower()))
+            lines.append(ctx.t("diag.obs_weak", count=weak.count, axis=weak.axis.name(ctx.lang)))
     # Aggregates only, but they are the office's: in the providers' group they go to the speaker in private.
     private = ctx.group is not None and ctx.group.kind != "equipe"
     return [Reply(Safe("\n".join(lines)), private=private)]
