@@ -308,11 +308,19 @@ _MESSAGES = {
     "model_type": "attendu une section (clé: valeur)",
     "too_short": "la liste ne doit pas être vide",
     "string_too_short": "ne doit pas être vide",
+    "string_too_long": "texte trop long",
+    "too_long": "trop d'éléments",
 }
 
 
 def _describe(err: Any) -> str:
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    msg = french_message(err)
+    return f"{loc} : {msg}" if loc else msg
+
+
+def french_message(err: Any) -> str:
+    """A pydantic validation error in French, for every YAML file an office edits."""
     kind = err["type"]
     if kind == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
@@ -325,7 +333,7 @@ def _describe(err: Any) -> str:
         msg = f"attendu une valeur inférieure ou égale à {err['ctx']['le']}"
     else:
         msg = _MESSAGES.get(kind, err["msg"])
-    return f"{loc} : {msg}" if loc else msg
+    return msg
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config import french_message
 from bot.faq.loader import _parse_yaml  # one strict YAML reader for every file an office edits
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -154,7 +155,7 @@ def _check_file(label: str, raw: Any, errors: list[str]) -> _File | None:
         return _File.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
-            errors.append(f"{_where(label, raw, tuple(err['loc']))} : {err['msg']}")
+            errors.append(f"{_where(label, raw, tuple(err['loc']))} : {french_message(err)}")
         return None
 
 
