@@ -123,7 +123,7 @@ def test_ask_batch_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "",
         "instagarm compte pro stp",
         "comment déclarer mes impôts",
-        '« guillemets » et "doubles" 🙂',
+        "« guillemets » et \"doubles\" 🙂",
     ]
     batch = tmp_path / "questions.txt"
     batch.write_text("\n".join(questions) + "\n", encoding="utf-8")

@@ -40,15 +40,7 @@ def test_fold_removes_case_and_accents() -> None:
 
 def test_elisions_and_punctuation() -> None:
     assert split_words(fold("L'hôtel d'Anne, qu'il n'a jamais vu ; j’ai : s'il… c'est")) == [
-        "hotel",
-        "anne",
-        "il",
-        "a",
-        "jamais",
-        "vu",
-        "ai",
-        "il",
-        "est",
+        "hotel", "anne", "il", "a", "jamais", "vu", "ai", "il", "est"
     ]
 
 

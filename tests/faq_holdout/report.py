@@ -57,10 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     every = outcomes["A"] + outcomes["B"]
     for name, group in (("A", outcomes["A"]), ("B", outcomes["B"]), ("tout", every)):
         s = score(group, threshold)
-        print(
-            f"{name:5} {s.total:4} cas  top-1 {s.top1_rate:.3f}  rejet {s.rejection_rate:.3f}  "
-            f"exactitude {s.accuracy:.3f}"
-        )
+        print(f"{name:5} {s.total:4} cas  top-1 {s.top1_rate:.3f}  rejet {s.rejection_rate:.3f}  "
+              f"exactitude {s.accuracy:.3f}")
     print()
     print("précision des réponses au-dessus d'un seuil (réponse = meilleure entrée, sans ambiguïté) :")
     results = {c.question: matcher.match(c.question) for c in cases}
@@ -70,11 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         right = sum(o.best == o.case.expect for o in answered)
         right_clear = sum(o.best == o.case.expect for o in clear)
         in_scope = sum(o.case.expect is not None for o in every)
-        print(
-            f"  >= {cut:.2f} : {right}/{len(answered)} = {right / max(len(answered), 1):.3f}"
-            f"  | sans ambiguïté {right_clear}/{len(clear)} = {right_clear / max(len(clear), 1):.3f}"
-            f"  (couverture {right_clear / in_scope:.2f} des cas dans la base)"
-        )
+        print(f"  >= {cut:.2f} : {right}/{len(answered)} = {right / max(len(answered), 1):.3f}"
+              f"  | sans ambiguïté {right_clear}/{len(clear)} = {right_clear / max(len(clear), 1):.3f}"
+              f"  (couverture {right_clear / in_scope:.2f} des cas dans la base)")
     if args.errors != "none":
         show = every if args.errors == "all" else outcomes[args.errors.upper()]
         print()
