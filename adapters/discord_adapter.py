@@ -6,6 +6,11 @@ let in is the gate's (a `GateReply` naming Discord groups: the adapter grants th
 each group); who is removed comes from the outbox (`MemberAction`: the adapter removes the role); which
 sessions become which server events is `bot.discord_events`' (the adapter makes the REST calls).
 
+Interactions (slash commands, buttons) are deferred as soon as they arrive, ephemeral or not as the core
+expects its answer to be (`Core.personal`), handled off the event loop, and answered by follow-ups whose
+visibility follows each reply's `personal` flag. Slash commands and their typed options are rendered from
+the command table by `adapters.discord_commands`.
+
 No privileged intent is needed: slash commands and buttons arrive as interactions, and Discord sends
 the text of private messages and of messages mentioning the bot without the message-content intent.
 Two optional ones (adapters.discord.members_intent, message_content_intent) add the greeting of
