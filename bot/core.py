@@ -114,7 +114,10 @@ class Core:
         """The upcoming sessions the speaker may name in this chat (number, label in their language), for
         a platform that completes a session option as it is typed. Nothing for a stranger."""
         try:
-            with self._session() as db:
+            # Read only, and outside `_session`: it may run beside a message being handled (its own
+            # thread), so it neither writes (the last-seen time stays unflushed and is dropped) nor
+            # touches the outbox or the after-commit hooks.
+            with self.app.sessions() as db, db.no_autoflush:
                 ctx = self._context(db, incoming)
                 if ctx is None or ctx.office is None or ctx.role == Role.GUEST:
                     return []
