@@ -226,7 +226,7 @@ async def test_outbox_message_is_delivered_and_acked_once(
     (sent,) = await fake.wait_for("POST", f"/channels/{PRESTA}/messages")
     await acks.wait(1)
     assert content(sent) == "Séance *demain* à 18 h"
-    assert acks.messages == [message] and acks.failed == []
+    assert [(m.chat, m.reply) for m in acks.messages] == [(message.chat, message.reply)] and acks.failed == []
     assert await adapter.flush_outbox() == (0, 0)  # nothing left that could go out a second time
     assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1 and len(acks.messages) == 1
 
