@@ -163,7 +163,6 @@ class OutboxPump:
             log.exception("accusé d'envoi en échec pour %s", where)
         return True
 
-
     async def _give_up(self, message: OutMessage, outcome: str) -> None:
         await asyncio.to_thread(partial(self.app.outbox.fail, message, outcome, tell=False))
         self.app.outbox.told_failed(message, outcome)

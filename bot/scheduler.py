@@ -1,9 +1,10 @@
 """APScheduler as the alarm clock in live mode. The database decides what is due; this only wakes us.
 
 Jobs are plain functions: APScheduler's asyncio executor runs them in a worker thread, so writing a
-large broadcast never stalls the event loop (Telegram polling, Discord heartbeats). One date job is armed at the next due time (re-armed after every tick and whenever sessions or
-registrations change), plus a safety interval job so that changes made by another instance on the same
-database are noticed. No job store: nothing is pickled, everything is rebuilt from the database.
+large broadcast never stalls the event loop (Telegram polling, Discord heartbeats). One date job is
+armed at the next due time (re-armed after every tick and whenever sessions or registrations change),
+plus a safety interval job so that changes made by another instance on the same database are noticed.
+No job store: nothing is pickled, everything is rebuilt from the database.
 """
 
 from __future__ import annotations

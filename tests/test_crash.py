@@ -186,16 +186,14 @@ def check_exactly_once(fake: FakeTelegram, database_url: str) -> dict[str, int]:
     engine = storage.make_engine(database_url)
     try:
         with engine.connect() as conn:
-            statuses = dict(
-                conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()  # type: ignore[arg-type]
-            )
+            statuses = dict(conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
             unhandled = conn.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status != "done"))
             sharing = dict(
                 conn.execute(
                     select(OutboxRow.claimed_by, func.count())
                     .where(OutboxRow.status == "sent")
                     .group_by(OutboxRow.claimed_by)
-                ).all()  # type: ignore[arg-type]
+                ).all()
             )
     finally:
         engine.dispose()

@@ -597,7 +597,7 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
     await asyncio.sleep(0)
     assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1 and len(acks.messages) == 2
     with dc_app.sessions() as db:
-        ledger = {(d.offset_key.split("@")[0], d.status) for d in db.scalars(select(Delivery))}
+        ledger = {((d.offset_key or "").split("@")[0], d.status) for d in db.scalars(select(Delivery))}
     # The J-3 attendance alert is as late as the J-7 reminder: dropped too, never sent late.
     assert ledger == {("group:7d", "dropped"), ("alert:3d", "dropped"), ("group:1d", "sent"), ("private:2h", "sent")}
 

@@ -46,7 +46,7 @@ def run_to(app: App, clock: ManualClock, when: object) -> list[OutMessage]:
 
 def ledger(app: App) -> Counter[str]:
     with app.sessions() as db:
-        return Counter(f"{d.offset_key.split('@')[0]}:{d.recipient}:{d.status}" for d in db.query(Delivery))
+        return Counter(f"{(d.offset_key or '').split('@')[0]}:{d.recipient}:{d.status}" for d in db.query(Delivery))
 
 
 def test_each_reminder_fires_once_at_its_time(app: App, clock: ManualClock) -> None:
