@@ -447,7 +447,7 @@ class DiscordAdapter(Adapter):
             mentions_bot=private or mentioned,
             message_id=str(message.id),
         )
-        replies = self.app.core.handle(incoming)
+        replies = await asyncio.to_thread(self.app.core.handle, incoming)  # off the gateway loop
         for reply in replies:
             if reply.leave_chat and not incoming.mentions_bot:
                 continue  # « this channel is not served » only to someone who addressed Klub
@@ -487,7 +487,7 @@ class DiscordAdapter(Adapter):
     async def _answer_interaction(
         self, interaction: discord.Interaction, incoming: Incoming, *, ephemeral: bool
     ) -> None:
-        replies = self.app.core.handle(incoming)
+        replies = await asyncio.to_thread(self.app.core.handle, incoming)  # off the gateway loop
         if not replies:
             lang = pick_language(incoming.user.language, self.app.config.language)
             replies = [Reply(t(lang, "discord.done"), private=True)]
