@@ -118,6 +118,10 @@ class Klub:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
 
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
     async def terminate(self) -> tuple[int, str]:
         """SIGTERM: a clean stop, within the bound."""
         assert self.proc is not None
@@ -126,9 +130,11 @@ class Klub:
         _, err = await asyncio.wait_for(self.proc.communicate(), WAIT)
         return int(self.proc.returncode or 0), err.decode("utf-8", "replace")
 
-    async def reap(self) -> None:
+    async def reap(self) -> tuple[int, str]:
+        """Wait for the process to end (killed or stopped by a trigger), within the bound."""
         assert self.proc is not None
-        await asyncio.wait_for(self.proc.communicate(), WAIT)
+        _, err = await asyncio.wait_for(self.proc.communicate(), WAIT)
+        return int(self.proc.returncode or 0), err.decode("utf-8", "replace")
 
 
 @pytest.fixture
@@ -171,22 +177,33 @@ def script(fake: FakeTelegram, kill: Callable[[], None]) -> dict[str, int]:
     return at_kill
 
 
-async def wait_everything(fake: FakeTelegram) -> None:
+async def wait_everything(fake: FakeTelegram, chats: set[str] = REMINDER_CHATS | QUESTION_CHATS) -> None:
     def all_in(_: object) -> bool:
         got = fake.deliveries()
-        return all(got[c] >= 1 for c in REMINDER_CHATS | QUESTION_CHATS)
+        return all(got[c] >= 1 for c in chats)
 
     await fake.wait_for("sendMessage", all_in, timeout=WAIT)
 
 
-def check_exactly_once(fake: FakeTelegram, database_url: str) -> dict[str, int]:
-    got = fake.deliveries()
-    assert {c: n for c, n in got.items() if n != 1} == {}, "someone got a message twice"
-    assert set(got) >= REMINDER_CHATS | QUESTION_CHATS, "someone got nothing"
+def outbox_statuses(database_url: str) -> dict[str, int]:
     engine = storage.make_engine(database_url)
     try:
         with engine.connect() as conn:
-            statuses = dict(conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
+            return dict(conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
+    finally:
+        engine.dispose()
+
+
+def check_exactly_once(
+    fake: FakeTelegram, database_url: str, chats: set[str] = REMINDER_CHATS | QUESTION_CHATS
+) -> dict[str, int]:
+    got = fake.deliveries()
+    assert {c: n for c, n in got.items() if n != 1} == {}, "someone got a message twice"
+    assert set(got) >= chats, "someone got nothing"
+    statuses = outbox_statuses(database_url)
+    engine = storage.make_engine(database_url)
+    try:
+        with engine.connect() as conn:
             unhandled = conn.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status != "done"))
             sharing = dict(
                 conn.execute(
@@ -198,7 +215,7 @@ def check_exactly_once(fake: FakeTelegram, database_url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     assert statuses.get("uncertain", 0) <= 1  # the row in flight at the kill, never sent again
-    assert statuses.get("sent", 0) + statuses.get("uncertain", 0) == RECIPIENTS + QUESTIONS
+    assert statuses.get("sent", 0) + statuses.get("uncertain", 0) == len(chats)
     assert set(statuses) <= {"sent", "uncertain"}
     assert unhandled == 0
     return sharing
@@ -220,6 +237,25 @@ async def test_sigkill_mid_broadcast_then_restart_delivers_everything_once(
     code, err = await second.terminate()
     assert code == 0, err
     check_exactly_once(fake, database_url)
+
+
+async def test_sigterm_mid_broadcast_finishes_the_message_in_flight_and_gives_back_the_rest(
+    fake: FakeTelegram, setup: Path, database_url: str
+) -> None:
+    first = Klub(setup, "klub-a")
+    fake.when("sendMessage", first.stop, count=40, predicate=lambda c: c.chat() in REMINDER_CHATS)
+    await first.start()
+    code, err = await first.reap()
+    assert code == 0, err
+    statuses = outbox_statuses(database_url)
+    # The 40th (in flight at SIGTERM) was finished and recorded; nothing uncertain; the rest waits, unclaimed.
+    assert set(statuses) == {"sent", "pending"} and statuses["sent"] == sum(fake.deliveries().values()) >= 40
+    second = Klub(setup, "klub-b")  # any instance picks up what the stopped one gave back
+    await second.start()
+    await wait_everything(fake, REMINDER_CHATS)
+    code, err = await second.terminate()
+    assert code == 0, err
+    check_exactly_once(fake, database_url, REMINDER_CHATS)
 
 
 @pytest.mark.skipif(not PG_URL, reason="two instances share work through PostgreSQL (KLUB_TEST_DATABASE_URL)")
