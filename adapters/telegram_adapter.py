@@ -278,6 +278,8 @@ class TelegramAdapter(Adapter):
 
     async def resume_inbox(self) -> int:
         """Queue the stored updates nobody holds (ours from before a restart, or a dead instance's)."""
+        if self.application is None or not self.application.running:
+            return 0  # stopping: whatever is left is taken by the next start or another instance
         rows = await asyncio.to_thread(self.app.inbox.take, PLATFORM)
         for _key, payload in rows:
             update = Update.de_json(json.loads(payload), self.bot)

@@ -106,7 +106,7 @@ def test_a_dead_instances_claims_are_taken_over_and_its_send_in_flight_is_never_
 def test_a_restarted_instance_resumes_its_own_rows_at_once(
     config: Config, clock: ManualClock, database_url: str
 ) -> None:
-    a, _ = two(config, clock, database_url)
+    a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
     for n in range(3):
         a.outbox.put(message(n))
     held = a.outbox.claim("telegram")
