@@ -51,6 +51,7 @@ def encode(message: OutMessage) -> str:
         "buttons": [[[b.label, b.command] for b in row] for row in reply.buttons],
         "private": reply.private,
         "leave_chat": reply.leave_chat,
+        "personal": reply.personal,
         "meta": message.meta,
     }
     if isinstance(reply, GateReply):
@@ -70,6 +71,7 @@ def decode(row: OutboxRow) -> OutMessage:
         "buttons": buttons,
         "private": data.get("private", False),
         "leave_chat": data.get("leave_chat", False),
+        "personal": data.get("personal"),
     }
     gate = data.get("gate")
     reply: Reply
@@ -213,8 +215,17 @@ class Outbox:
             return [decode(row) for row in sorted(claimed, key=lambda r: r.id)]
 
     def drain(self, platform: str) -> list[OutMessage]:
-        """Claim everything deliverable for `platform` (the console, tests, the command line)."""
-        return self.claim(platform)
+        """Take everything deliverable for `platform`, recorded as delivered by the caller: for a
+        platform that shows messages at once and cannot fail (the console) and for tests. Senders that
+        call a remote platform use `claim`, `mark_sending` and `ack`/`fail` instead."""
+        taken = self.claim(platform)
+        ids = [m.ledger_id for m in taken if m.ledger_id is not None]
+        if ids:
+            with self.sessions.begin() as db:
+                db.execute(
+                    update(OutboxRow).where(OutboxRow.id.in_(ids)).values(status="sent", sent_at=self.clock.now())
+                )
+        return taken
 
     def mark_sending(self, message: OutMessage) -> bool:
         """Committed just before the platform call. False: the claim was lost (taken over), do not send."""

@@ -1,7 +1,7 @@
 """durable outbox and inbox
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0008
 Create Date: 2026-12-01 21:01:55.077717
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bot.storage.tables
 
 revision = "0002"
-down_revision = "0001"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
