@@ -1,12 +1,12 @@
 """`klub run` killed with SIGKILL in the middle of a broadcast, measured from outside.
 
 The real process runs against the fake Bot API server with 200 private reminders due; 100 private
-questions arrive in the middle of the broadcast. It is killed (kill -9) while the 60th reminder is in
-flight, then
-restarted (one instance) or left to the other instance (two, on PostgreSQL). Every recipient gets the
-reminder exactly once, every question is answered exactly once, and at most one row — the one in flight
-at the kill — is uncertain and never sent again. Small heartbeat/poll settings keep this to seconds;
-the only waits are on the subprocesses and the fake server, each bounded.
+questions arrive in the middle of the broadcast. It is killed (kill -9) while a reminder is in flight
+(the 60th or later, once Telegram considers every question received), then restarted (one instance)
+or left to the other instance (two, on PostgreSQL). Every recipient gets the reminder exactly once,
+every question is answered exactly once, and at most one row — the one in flight at the kill — is
+uncertain and never sent again. Small heartbeat/poll settings keep this to seconds; the only waits
+are on the subprocesses and the fake server, each bounded.
 """
 
 from __future__ import annotations
@@ -158,9 +158,11 @@ async def queue_questions(fake: FakeTelegram) -> None:
 
 
 def script(fake: FakeTelegram, kill: Callable[[], None]) -> dict[str, int]:
-    """Questions arrive at the 30th reminder; the 60th reminder's request is the one in flight at the kill."""
+    """Questions arrive at the 30th reminder; the process is killed while a reminder is in flight, from
+    the 60th on, once Telegram has been told (getUpdates offset) that every question was received."""
     at_kill: dict[str, int] = {}
     first_question = fake.next_update_id()
+    last_question = first_question + QUESTIONS - 1
 
     def ask() -> None:
         asyncio.get_running_loop().create_task(queue_questions(fake))
@@ -171,9 +173,15 @@ def script(fake: FakeTelegram, kill: Callable[[], None]) -> dict[str, int]:
         at_kill["confirmed"] = max(0, fake.confirmed - first_question + 1)  # questions Telegram thinks we have
         kill()
 
-    reminders: Callable[[Call], bool] = lambda c: c.chat() in REMINDER_CHATS  # noqa: E731
-    fake.when("sendMessage", ask, count=QUESTIONS_AT, predicate=reminders)
-    fake.when("sendMessage", crash, count=KILL_AT, predicate=reminders)
+    def reminder(call: Call) -> bool:
+        return call.chat() in REMINDER_CHATS
+
+    def ready(call: Call) -> bool:
+        sent = sum(n for chat, n in fake.deliveries().items() if chat in REMINDER_CHATS)
+        return reminder(call) and sent >= KILL_AT and fake.confirmed >= last_question
+
+    fake.when("sendMessage", ask, count=QUESTIONS_AT, predicate=reminder)
+    fake.when("sendMessage", crash, predicate=ready)
     return at_kill
 
 
