@@ -18,7 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -91,10 +91,13 @@ def seed(config_path: Path, database_url: str) -> None:
 class Klub:
     """One `klub run` subprocess."""
 
+    started: ClassVar[list[Klub]] = []  # killed at the end of each test, whatever happened
+
     def __init__(self, config_path: Path, instance: str) -> None:
         self.config_path = config_path
         self.instance = instance
         self.proc: asyncio.subprocess.Process | None = None
+        Klub.started.append(self)
 
     async def start(self) -> None:
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "KLUB_INSTANCE": self.instance}
@@ -150,6 +153,11 @@ def setup(tmp_path: Path, database_url: str, fake: FakeTelegram) -> Iterator[Pat
     config_path = write_config(tmp_path, database_url, f"{fake.url}/bot")
     seed(config_path, database_url)
     yield config_path
+    # A failed test must not leave a bot running against the shared test database.
+    for klub in Klub.started:
+        if klub.proc is not None and klub.proc.returncode is None:
+            klub.proc.kill()
+    Klub.started.clear()
 
 
 async def queue_questions(fake: FakeTelegram) -> None:
