@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clubs, membership
@@ -98,6 +99,11 @@ def bootstrap(
     )
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)
+    try:
+        app.faq.base  # noqa: B018 - load now: a broken tutorial base stops the start, not the first question
+    except Exception:
+        engine.dispose()
+        raise
     from bot.handlers import faq as faq_handlers
     from bot.handlers import questions as question_handlers
 
@@ -109,6 +115,9 @@ def bootstrap(
             membership.sync_config(db, config, now)
             clubs.sync_config_series(db, config, now)
             clubs.ensure_sessions(db, now)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise storage.describe(url, exc) from exc
     except Exception:
         engine.dispose()  # a config refused at start must not leave connections open
         raise

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from bot.config import Config
-from bot.faq.loader import Base, Entry, FaqError, load_base
+from bot.faq.loader import Base, Entry, load_base
 from bot.faq.matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
 from bot.faq.normalize import Normalizer, default_normalizer
 from bot.i18n import Safe, t
@@ -49,12 +49,9 @@ class Faq:
 
     @cached_property
     def base(self) -> Base:
-        try:
-            return load_base(self.config.faq.bases)
-        except FaqError:
-            # A broken base must not take the whole bot down: answer nothing, say so in the log.
-            log.exception("base de tutoriels illisible : %s", self.config.faq.bases)
-            return Base(entries=())
+        # Loaded at start-up (bootstrap): a missing or broken base refuses to start, with the file named,
+        # rather than quietly forwarding every question to the team.
+        return load_base(self.config.faq.bases)
 
     @cached_property
     def matcher(self) -> Matcher:

@@ -55,6 +55,14 @@ _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$
 _TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$")
 
 
+# Dates anyone may enter (filters, series starts): beyond them a typo, and past year 9999 an overflow.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def in_range(day: date) -> bool:
+    return MIN_YEAR <= day.year <= MAX_YEAR
+
+
 def parse_date(text: str) -> date:
     m = _DATE.match(text.strip())
     if not m:

@@ -21,7 +21,7 @@ from bot import audit, drafts, questions
 from bot.questions import LogFilter, QuestionError
 from bot.roles import Role
 from bot.storage.tables import Person, Question, QuestionEvent, Session
-from bot.timefmt import TimeInputError, localize
+from bot.timefmt import TimeInputError, in_range, localize
 from bot.web.app import MAX_ID, Refused, Site, Web, route
 
 STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
@@ -49,7 +49,10 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
     if not text:
         return None
     try:
-        return localize(datetime.combine(date.fromisoformat(text), datetime.min.time()), web.zone(office_id))
+        day = date.fromisoformat(text)
+        if not in_range(day):
+            raise ValueError(text)
+        return localize(datetime.combine(day, datetime.min.time()), web.zone(office_id))
     except (ValueError, TimeInputError):
         problems.append(web.t("web.log.bad_date", text=text))
         return None
