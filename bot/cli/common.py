@@ -40,3 +40,13 @@ def write_output(target: str, data: bytes) -> Path:
     except OSError as exc:
         raise CliError(f"{path} : écriture impossible ({exc.strerror or exc})") from exc
     return path
+
+
+def check_web_secret(config: Config) -> None:
+    """Before anything starts: the dashboard's signing secret is required behind https, and long enough."""
+    from bot.web.auth import SecretError, secret_from
+
+    try:
+        secret_from(config.web)
+    except SecretError as exc:
+        raise CliError(str(exc)) from exc

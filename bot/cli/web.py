@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.bootstrap import App, bootstrap
 from bot.cli.argfr import bounded_int
-from bot.cli.common import load
+from bot.cli.common import check_web_secret, load
 from bot.clock import SystemClock
 
 
@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
 
 def run_web(args: argparse.Namespace) -> int:
     config = load(args)
+    check_web_secret(config)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s : %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = bootstrap(config, clock=SystemClock(), platforms=())
