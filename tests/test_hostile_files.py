@@ -340,3 +340,26 @@ def test_the_installed_command_prints_no_traceback(name: str, tmp_path: Path) ->
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_klub_ics_exports_a_session_stored_at_the_end_of_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, update
+
+    from bot.storage.tables import Session
+
+    config = _config(tmp_path)
+    assert _play(["--config", str(config), "sessions", "list", "--office", "ot-trois-vallees"]) == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'klub.db'}")
+    with engine.begin() as conn:  # as an older version, or another tool, may have left it
+        conn.execute(update(Session).values(starts_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC), duration_minutes=600))
+    engine.dispose()
+    out_file = tmp_path / "klub.ics"
+    capsys.readouterr()
+    assert _play(["--config", str(config), "ics", "--office", "ot-trois-vallees", "-o", str(out_file)]) == 0
+    text = out_file.read_text(encoding="utf-8")
+    assert "DTSTART:99991231T230000Z" in text and "DTEND:99991231T235959Z" in text
+    assert _play(["--config", str(config), "sessions", "list", "--office", "ot-trois-vallees"]) == 0

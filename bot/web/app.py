@@ -37,7 +37,7 @@ from bot.bootstrap import App
 from bot.i18n import Safe, pick_language, t
 from bot.roles import Role
 from bot.storage.tables import Office, Person, Question, Session
-from bot.timefmt import fmt_day, fmt_when
+from bot.timefmt import fmt_day, fmt_when, to_local
 from bot.web import auth
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Web:
         return fmt_day(moment, self.zone(office_id), self.lang)
 
     def stamp(self, moment: datetime, office_id: str) -> str:
-        return moment.astimezone(self.zone(office_id)).strftime("%d/%m/%Y %H:%M")
+        return to_local(moment, self.zone(office_id)).strftime("%d/%m/%Y %H:%M")
 
     def field(self, name: str, limit: int = 2000) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
