@@ -65,8 +65,12 @@ def load_cases(path: str | Path) -> list[Case]:
         data: Any = safe_yaml.load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CasesError(f"{file} : fichier introuvable") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CasesError(f"{file} : lecture impossible ({exc})") from None
+    except IsADirectoryError:
+        raise CasesError(f"{file} : c'est un dossier, attendu un fichier YAML") from None
+    except UnicodeDecodeError:
+        raise CasesError(f"{file} : le fichier n'est pas en UTF-8") from None
+    except OSError as exc:
+        raise CasesError(f"{file} : lecture impossible ({exc.strerror or exc})") from None
     except safe_yaml.YamlError as exc:
         raise CasesError(f"{file} : {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
