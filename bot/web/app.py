@@ -9,6 +9,7 @@ rolls the transaction back: nothing is changed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,14 @@ SECURITY_HEADERS = [
         b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
+
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """Typed text without control characters (NUL is refused by PostgreSQL) or lone surrogates."""
+    return _CONTROLS.sub("", text)
+
 
 def number(word: str) -> int | None:
     """A positive id typed in a URL or a form: ASCII digits only (« ² » passes str.isdigit()), 64-bit at most."""
@@ -187,12 +196,16 @@ class Web:
 
     def field(self, name: str, limit: int = 2000) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
-        return value.strip()[:limit] if isinstance(value, str) else ""
+        return clean(value).strip()[:limit] if isinstance(value, str) else ""
 
     def fields(self, name: str) -> list[str]:
         if self.form is None:
             return []
-        return [v for v in self.form.getlist(name) if isinstance(v, str)]
+        return [clean(v) for v in self.form.getlist(name) if isinstance(v, str)]
+
+    def param(self, name: str, limit: int = 200) -> str:
+        """A query-string value, cleaned like a form field."""
+        return clean(self.request.query_params.get(name, "")).strip()[:limit]
 
     def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
         if flash:

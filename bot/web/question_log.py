@@ -60,10 +60,9 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
 
 def read_filters(web: Web) -> Filters:
     """Bad values are reported on the page and ignored; they never change what is stored."""
-    q = web.request.query_params
     offices = web.chosen_offices()
     names = ("office", "from", "to", "status", "source", "session", "theme", "q")
-    values = {k: q.get(k, "").strip()[:200] for k in names}
+    values = {k: web.param(k) for k in names}
     problems: list[Markup] = []
     start = _day(web, values["from"], offices[0], problems)
     end = _day(web, values["to"], offices[0], problems)
