@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import DAILY, rrulestr
 from sqlalchemy import CursorResult, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
-from bot.config import Config, ConfigError, parse_duration
+from bot.config import SERIES_START_FORMAT, Config, ConfigError, parse_duration
 from bot.i18n import t
 from bot.storage.tables import Office, Person, Registration, Session, SessionSeries
 from bot.timefmt import TimeInputError, localize
@@ -127,9 +127,13 @@ def _rule(rrule_text: str, start_local: datetime):  # type: ignore[no-untyped-de
     if not text.upper().startswith("FREQ="):
         raise ClubError("klub.bad_rrule", text=rrule_text)
     try:
-        return rrulestr(text, dtstart=start_local)
-    except (ValueError, TypeError) as exc:
+        rule = rrulestr(text, dtstart=start_local)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ClubError("klub.bad_rrule", text=rrule_text) from exc
+    # Below daily, or a step of zero or less, the expansion never ends in any sensible time.
+    if getattr(rule, "_freq", DAILY) > DAILY or getattr(rule, "_interval", 1) < 1:
+        raise ClubError("klub.bad_rrule", text=rrule_text)
+    return rule
 
 
 def local_occurrences(series: SessionSeries, after: datetime, before: datetime, zone: ZoneInfo) -> list[datetime]:
@@ -474,7 +478,7 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
             audience=sc.audience,
         )
         try:
-            _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, "%Y-%m-%d %H:%M"), now, sc.id)
+            _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, SERIES_START_FORMAT), now, sc.id)
         except (ClubError, TimeInputError) as exc:
             raise ConfigError(f"series[{i}] ({sc.id}) : {t('fr', exc.key, **exc.kwargs)}") from exc
     db.flush()

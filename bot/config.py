@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot import safe_yaml
 from bot.roles import ROLE_NAMES
+from bot.timefmt import MAX_YEAR, MIN_YEAR
 
 GroupKind = Literal["equipe", "prestataires"]
 Platform = Literal["telegram", "discord", "console"]
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+)\s*(min|m|h|j|d)\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,12})\s*(min|m|h|j|d)\s*$")  # ASCII digits only: "²" is not a number
+SERIES_START_FORMAT = "%Y-%m-%d %H:%M"
+MAX_DURATION_MINUTES = 366 * 1440  # longer than a year is a typo (and past it timedelta overflows)
 
 
 class ConfigError(Exception):
@@ -31,11 +34,10 @@ def parse_duration(text: str) -> timedelta:
     if not m:
         raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)")
     n, unit = int(m.group(1)), m.group(2)
-    if unit in ("min", "m"):
-        return timedelta(minutes=n)
-    if unit == "h":
-        return timedelta(hours=n)
-    return timedelta(days=n)
+    minutes = n if unit in ("min", "m") else n * 60 if unit == "h" else n * 1440
+    if minutes > MAX_DURATION_MINUTES:
+        raise ValueError(f"durée trop longue « {text} » (au plus {MAX_DURATION_MINUTES // 1440} jours)")
+    return timedelta(minutes=minutes)
 
 
 class _Strict(BaseModel):
@@ -224,6 +226,23 @@ class SeriesConfig(_Strict):
     min_attendance: int | None = Field(default=None, ge=0, le=10000)
     audience: GroupKind = "prestataires"  # whose group is told and reminded: providers (with staff) or staff only
 
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        try:
+            when = datetime.strptime(v.strip(), SERIES_START_FORMAT)
+        except ValueError:
+            raise ValueError(f"date invalide « {v} » (attendu AAAA-MM-JJ HH:MM, ex. 2026-10-01 18:30)") from None
+        if not MIN_YEAR <= when.year <= MAX_YEAR:
+            raise ValueError(f"date hors limites « {v} » (années {MIN_YEAR} à {MAX_YEAR})")
+        return v.strip()
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
 
 class DeliveryConfig(_Strict):
     """The durable outbox and inbox shared by every instance on one database (seconds)."""
@@ -358,16 +377,17 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     path = Path(path)
     env = dict(os.environ) if env is None else env
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} : fichier introuvable") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path} : c'est un dossier, attendu un fichier YAML") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} : le fichier doit être encodé en UTF-8") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntaxe YAML invalide"
-        raise ConfigError(f"{path}{where} : YAML invalide ({problem})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
+    except safe_yaml.YamlError as exc:
+        raise ConfigError(f"{path}, {exc}" if exc.line else f"{path} : {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} : attendu une section de configuration (clé: valeur), trouvé {type(raw).__name__}")
     try:

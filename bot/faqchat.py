@@ -7,9 +7,10 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from bot.config import Config
-from bot.faq.loader import Base, Entry, FaqError, load_base
+from bot.faq.loader import Base, Entry, load_base
 from bot.faq.matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
 from bot.faq.normalize import Normalizer, default_normalizer
 from bot.i18n import Safe, t
@@ -43,18 +44,44 @@ def looks_like_a_question(text: str) -> bool:
     return "?" in stripped or bool(_QUESTION_START.match(stripped))
 
 
+_LOADED: dict[tuple[object, ...], Base] = {}
+
+
+def _fingerprint(folders: tuple[str, ...]) -> tuple[object, ...]:
+    """What the base was read from: every file's path, size and modification time."""
+    marks: list[object] = []
+    for folder in folders:
+        path = Path(folder)
+        files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            marks.append((str(file.resolve()), stat.st_size, stat.st_mtime_ns))
+    return (folders, *marks)
+
+
+def _load_shared(folders: tuple[str, ...]) -> Base:
+    """A Base is immutable: apps of one process reading the same unchanged files share it (tests, restarts)."""
+    key = _fingerprint(folders)
+    base = _LOADED.get(key)
+    if base is None:
+        base = load_base(list(folders))
+        _LOADED.clear()  # keep only the latest: an edited base is read again, the old one let go
+        _LOADED[key] = base
+    return base
+
+
 @dataclass
 class Faq:
     config: Config
 
     @cached_property
     def base(self) -> Base:
-        try:
-            return load_base(self.config.faq.bases)
-        except FaqError:
-            # A broken base must not take the whole bot down: answer nothing, say so in the log.
-            log.exception("base de tutoriels illisible : %s", self.config.faq.bases)
-            return Base(entries=())
+        # Loaded at start-up (bootstrap): a missing or broken base refuses to start, with the file named,
+        # rather than quietly forwarding every question to the team.
+        return _load_shared(tuple(self.config.faq.bases))
 
     @cached_property
     def matcher(self) -> Matcher:

@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
 from bot import clubs
+from bot.cells import neutralise
 from bot.storage.tables import Office, Person, Question, QuestionEvent, Session, Vote
 
 Row = TypeVar("Row", Person, Session)
@@ -367,7 +368,7 @@ def to_csv(table: list[list[str]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(table)
+    writer.writerows([neutralise(cell) for cell in row] for row in table)
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -383,11 +384,16 @@ def to_xlsx(table: list[list[str]]) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in table:
-        values: list[object] = list(row)
+        values: list[object] = [neutralise(cell) for cell in row]
         values[0] = int(row[0])
         values[10] = int(row[10])
         values[13] = float(row[13].replace(",", ".")) if row[13] else None
         ws.append(values)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str):
+                # Text, whatever it looks like: openpyxl would otherwise store "=…" as a formula.
+                cell.data_type = "s"
+                cell.quotePrefix = cell.value.startswith("'")
     ws.freeze_panes = "A2"
     for column, width in zip("ABCDEFGHIJKLMN", (6, 17, 18, 20, 24, 12, 60, 20, 20, 11, 7, 40, 28, 7), strict=True):
         ws.column_dimensions[column].width = width

@@ -635,6 +635,7 @@ async def test_klub_person_revoke_removes_discord_roles_without_the_gateway(
         if person["id"] == "julien-accueil":
             person["identities"] = [f"discord:{JULIEN}"]
     raw["adapters"]["discord"] = {"enabled": True, "guild_ids": [str(GUILD_ID)]}
+    raw["faq"]["bases"] = [str(ROOT / "faq")]
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("DISCORD_BOT_TOKEN", TOKEN)

@@ -181,6 +181,7 @@ def test_cli_export_and_list(app: App, tmp_path: Path, capsys: pytest.CaptureFix
     config = tmp_path / "config.yml"
     body = Path("config.example.yml").read_text(encoding="utf-8")
     body = body.replace("${KLUB_DATABASE_URL:-sqlite:///klub.db}", str(app.engine.url.render_as_string(False)))
+    body = body.replace("bases: [faq, faq-", f"bases: [{Path('faq').resolve()}, {Path('.').resolve()}/faq-")
     config.write_text(body, encoding="utf-8")
     out = tmp_path / "q.csv"
     assert main(["--config", str(config), "questions", "export", "--office", OFFICE, "-o", str(out)]) == 0
@@ -230,7 +231,7 @@ def _config_for(app: App, tmp_path: Path) -> Path:
     config = tmp_path / "config.yml"
     body = Path("config.example.yml").read_text(encoding="utf-8")
     body = body.replace("${KLUB_DATABASE_URL:-sqlite:///klub.db}", str(app.engine.url.render_as_string(False)))
-    body = body.replace("bases: [faq]", f"bases: [{Path('faq').resolve()}]")
+    body = body.replace("bases: [faq, faq-", f"bases: [{Path('faq').resolve()}, {Path('.').resolve()}/faq-")
     config.write_text(body, encoding="utf-8")
     return config
 

@@ -42,7 +42,16 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def web_config(config: Config, base_url: str, faq_dir: Path) -> Config:
-    """The example config with the dashboard on, and a throw-away tutorial folder for drafts."""
+    """The example config with the dashboard on, and a throw-away tutorial folder for drafts.
+
+    The folder holds one unrelated tutorial: a base must load for Klub to start, and this one answers none
+    of the questions the tests ask."""
+    faq_dir.mkdir(parents=True, exist_ok=True)
+    (faq_dir / "essai.yml").write_text(
+        "theme: Essai\nentries:\n  - id: essai-tracteur\n    question: Comment réparer un tracteur à vapeur ?\n"
+        "    answer: Demandez au musée.\n",
+        encoding="utf-8",
+    )
     return config.model_copy(
         update={
             "web": WebConfig(enabled=True, base_url=base_url),
@@ -413,7 +422,7 @@ def test_filters(wapp: App, client: TestClient) -> None:
         mine[k] for k in ("avis", "insta", "fiche", "qr", "spam")
     }
     bad = client.get("/questions?from=2026-13-45&status=inventé&session=99999")
-    assert bad.status_code == 200
+    assert bad.status_code == 400  # refused filters: said on the page, which still shows
     assert "2026-13-45" in bad.text and "non reconnue" in bad.text and "inventé" in bad.text
     assert _numbers(bad.text) == set(mine.values())  # bad values are ignored, not guessed
     escaped = client.get("/questions?q=<script>alert(1)</script>")

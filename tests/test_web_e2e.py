@@ -207,7 +207,7 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
             page.get_by_role("button", name="Créer le lien d'abonnement").click()
         expect(page.get_by_label("Lien d'abonnement (iCalendar)")).to_have_value(f"{base}/ics/{_ics_token(app)}.ics")
         _shot(page, f"{label}-13-calendrier")
-        page.get_by_role("button", name="Se déconnecter").click()
+        page.get_by_role("button", name="Se déconnecter", exact=True).click()
         expect(page.get_by_role("status").first).to_contain_text("déconnecté")
         _shot(page, f"{label}-14-deconnexion")
         page.goto(f"{base}/questions?office={OTHER}")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.argfr import bounded_int
 from bot.cli.common import CliError
 from bot.faq.evaluate import CasesError, load_cases, run_cases, score
 from bot.faq.loader import Base, inspect_base
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
     evaluate.set_defaults(func=cmd_eval)
 
     draft = commands.add_parser("draft", help="préparer un tutoriel à partir d'une question du journal")
-    draft.add_argument("--from-question", type=int, required=True, metavar="N", help="numéro de la question")
+    draft.add_argument("--from-question", type=bounded_int(1), required=True, metavar="N", help="numéro de la question")
     draft.add_argument("--dir", help="dossier des brouillons (défaut : drafts/ dans le premier dossier de la base)")
     draft.set_defaults(func=cmd_draft)
 

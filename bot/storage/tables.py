@@ -342,6 +342,19 @@ class ConversationState(Base):
     updated_at: Mapped[datetime]
 
 
+class WebSession(Base):
+    """A signed-in dashboard session. The cookie holds a random key whose hash is here: logging out (or out
+    everywhere) ends the row, and a copy of the cookie stops working at once."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 class LoginToken(Base):
     """One-time login links for the office dashboard."""
 

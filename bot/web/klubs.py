@@ -147,6 +147,17 @@ def new_calendar_link(web: Web) -> Response:
     return web.redirect("/sessions", "calendar")
 
 
+def calendar_off(web: Web) -> Response:
+    """Switch the feed off: the link stops working and no new one is made (« Créer » makes one again)."""
+    office_id = web.check_office(web.request.path_params["office_id"])
+    office = web.db.get(Office, office_id)
+    assert office is not None  # in scope, so it exists
+    if office.ics_token is not None:
+        office.ics_token = None
+        audit.record(web.db, web.now, "calendar.link", actor=web.person, office_id=office_id, detail="lien désactivé")
+    return web.redirect("/sessions", "calendar_off")
+
+
 def _feed(site: Site, token: str) -> Response:
     if not _ICS_TOKEN.match(token):
         return PlainTextResponse("Calendrier inconnu.", status_code=404)
@@ -173,5 +184,6 @@ def routes(site: Site) -> list[BaseRoute]:
         route("/sessions/{number:int}", site.page(session_page)),
         route("/sessions/{number:int}/attendance", site.page(mark_attendance, role=ant), methods=("POST",)),
         route("/offices/{office_id}/calendar", site.page(new_calendar_link, role=ant), methods=("POST",)),
+        route("/offices/{office_id}/calendar/off", site.page(calendar_off, role=ant), methods=("POST",)),
         route("/ics/{token}.ics", feed),
     ]

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from bot import clubs, questions
 from bot.questions import LogFilter
 from bot.storage.tables import Question
-from bot.timefmt import localize
+from bot.timefmt import localize, to_local
 from bot.web import charts
 from bot.web.app import Site, Web, route
 from bot.web.klubs import attended, past_sessions, upcoming_sessions
@@ -60,7 +60,7 @@ def _attendance(web: Web, offices: tuple[str, ...]) -> list[charts.Attendance]:
     coming = upcoming_sessions(web, offices, limit=4, include_cancelled=False)
     out = []
     for s in [*reversed(past), *coming]:
-        local = s.starts_at.astimezone(web.zone(s.office_id))
+        local = to_local(s.starts_at, web.zone(s.office_id))
         label = f"{local:%d/%m} · {s.title}"
         out.append(charts.Attendance(label, clubs.count(web.db, s.id, "yes"), attended(web, s.id), s.capacity))
     return out

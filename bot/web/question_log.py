@@ -21,8 +21,8 @@ from bot import audit, drafts, questions
 from bot.questions import LogFilter, QuestionError
 from bot.roles import Role
 from bot.storage.tables import Person, Question, QuestionEvent, Session
-from bot.timefmt import TimeInputError, localize
-from bot.web.app import MAX_ID, Refused, Site, Web, route
+from bot.timefmt import TimeInputError, in_range, localize
+from bot.web.app import Refused, Site, Web, number, route
 
 STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
 PAGE_SIZE = 100  # rows per page on screen (a phone shows them as cards); the exports hold everything
@@ -49,7 +49,10 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
     if not text:
         return None
     try:
-        return localize(datetime.combine(date.fromisoformat(text), datetime.min.time()), web.zone(office_id))
+        day = date.fromisoformat(text)
+        if not in_range(day):
+            raise ValueError(text)
+        return localize(datetime.combine(day, datetime.min.time()), web.zone(office_id))
     except (ValueError, TimeInputError):
         problems.append(web.t("web.log.bad_date", text=text))
         return None
@@ -57,10 +60,9 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
 
 def read_filters(web: Web) -> Filters:
     """Bad values are reported on the page and ignored; they never change what is stored."""
-    q = web.request.query_params
     offices = web.chosen_offices()
     names = ("office", "from", "to", "status", "source", "session", "theme", "q")
-    values = {k: q.get(k, "").strip()[:200] for k in names}
+    values = {k: web.param(k) for k in names}
     problems: list[Markup] = []
     start = _day(web, values["from"], offices[0], problems)
     end = _day(web, values["to"], offices[0], problems)
@@ -82,8 +84,8 @@ def read_filters(web: Web) -> Filters:
         values["source"] = ""
     session_id: int | None = None
     if values["session"]:
-        word = values["session"]
-        session = web.db.get(Session, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+        wanted_session = number(values["session"])
+        session = web.db.get(Session, wanted_session) if wanted_session is not None else None
         if session is None or session.office_id not in offices:
             problems.append(web.t("web.log.bad_session", text=values["session"]))
             values["session"] = ""
@@ -122,12 +124,17 @@ def _themes(web: Web, offices: tuple[str, ...]) -> list[str]:
 def log_page(web: Web) -> Response:
     filters = read_filters(web)
     asked = web.request.query_params.get("page", "1")
-    wanted = int(asked) if asked.isdigit() and 0 < len(asked) < 6 and int(asked) > 0 else 1
+    wanted = number(asked) if len(asked) < 6 else None
+    if wanted is None:
+        filters.problems.append(web.t("web.log.bad_page", text=asked[:20]))
+        wanted = 1
     shown, total, page = questions.search_page(web.db, filters.flt, wanted, PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     table = questions.rows(web.db, shown)
     return web.render(
         "questions.html",
+        # A refused filter is explained on the page, which still shows; the status says it was refused.
+        status=400 if filters.problems else 200,
         nav="questions",
         filters=filters,
         items=list(zip(shown, table, strict=True)),
@@ -154,6 +161,9 @@ def _page_url(web: Web, page: int) -> str:
 def export(web: Web, fmt: str) -> Response:
     """The same files as `klub questions export`, for the offices this person may see."""
     filters = read_filters(web)
+    if filters.problems:
+        # A file made with some filters silently dropped would mislead whoever reads it.
+        raise Refused(400, "bad_filters")
     table = questions.rows(web.db, questions.search(web.db, filters.flt))
     if fmt == "csv":
         data, media = questions.to_csv(table), "text/csv; charset=utf-8"
@@ -254,7 +264,8 @@ def dismiss(web: Web) -> Response:
 def merge(web: Web) -> Response:
     source = _changeable(web)
     word = web.field("target", 20).lstrip("n°#").strip()
-    target = web.db.get(Question, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+    wanted = number(word)
+    target = web.db.get(Question, wanted) if wanted is not None else None
     if target is None:
         raise Refused(404, "unknown_question", number=word or "?")
     web.check_office(target.office_id)
