@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from bot.core import Ctx
     from bot.messages import Reply
 
-Where = Literal["any", "group", "private"]
+# "equipe": in private or in the office's staff group, never in front of the providers.
+Where = Literal["any", "group", "private", "equipe"]
 Handler = Callable[["Ctx", str], "list[Reply]"]
 
 
@@ -26,14 +27,17 @@ class Command:
     handler: Handler
     menu: bool = True  # shown in /aide and in the platforms' command menus
     usage: str = ""  # argument hint, e.g. "<texte>"
+    personal: bool = False  # a personal list: typed in a group, it is answered in private
 
     @property
     def description_key(self) -> str:
         return f"cmd.{self.name}"
 
-    def usable(self, role: Role, private: bool) -> bool:
+    def usable(self, role: Role, private: bool, group_kind: str | None = None) -> bool:
         if not allows(role, self.min_role):
             return False
+        if self.where == "equipe":
+            return private or group_kind in (None, "equipe")
         return self.where == "any" or (self.where == "private") == private
 
 
@@ -67,5 +71,5 @@ class CommandTable:
             return None
         return self._by_name[matches[0]].name
 
-    def visible(self, role: Role, private: bool) -> list[Command]:
-        return [c for c in self._commands if c.menu and c.usable(role, private)]
+    def visible(self, role: Role, private: bool, group_kind: str | None = None) -> list[Command]:
+        return [c for c in self._commands if c.menu and c.usable(role, private, group_kind)]

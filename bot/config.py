@@ -26,16 +26,15 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d' / '7j' / '2h' / '30min' -> timedelta. Used by config and commands alike."""
-    m = _DURATION.match(str(text).lower())
-    if not m:
-        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)")
-    n, unit = int(m.group(1)), m.group(2)
-    if unit in ("min", "m"):
-        return timedelta(minutes=n)
-    if unit == "h":
-        return timedelta(hours=n)
-    return timedelta(days=n)
+    """'7d' / '7j' / '2h' / '30min' -> timedelta, bounded (bot.inputs): config and commands alike."""
+    from bot import inputs
+
+    try:
+        return inputs.parse_duration(text)
+    except inputs.InputError as exc:
+        if exc.key == "input.bad_duration":
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)") from exc
+        raise
 
 
 class _Strict(BaseModel):

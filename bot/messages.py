@@ -49,6 +49,7 @@ class Incoming:
     mentions_bot: bool = False
     via_button: bool = False
     message_id: str | None = None
+    bot_username: str = ""  # the adapter's own bot name: `/cmd@other_bot` is for another bot
 
 
 @dataclass(frozen=True)

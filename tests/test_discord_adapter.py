@@ -146,7 +146,7 @@ async def test_slash_aide_is_answered_through_the_interaction_callback(
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/{event['token']}/callback")
     assert callback.json["type"] == 4
     text = content(callback)
-    assert "/inviter" in text and "**" in text and "<b>" not in text
+    assert "/inscrits" in text and "**" in text and "<b>" not in text
     assert callback.json["data"]["allowed_mentions"] == {"parse": []}
     assert flags(callback) & 64 == 0  # public in the channel
 
@@ -161,7 +161,7 @@ async def test_slash_command_in_english_with_arguments(fake: FakeDiscord, adapte
 async def test_private_reply_is_ephemeral_and_later_replies_are_followups(
     fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
 ) -> None:
-    event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, command="inviter", arguments="gite-du-moulin")
+    event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, command="inscrits")
     await fake.push("INTERACTION_CREATE", event)
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
     (followup,) = await fake.wait_for("POST", f"/webhooks/{APP_ID}/{event['token']}")
@@ -169,7 +169,7 @@ async def test_private_reply_is_ephemeral_and_later_replies_are_followups(
     private = [c for c in replies if flags(c) & 64]
     public = [c for c in replies if not flags(c) & 64]
     assert len(private) == 1 and len(public) == 1
-    assert "gite-du-moulin" in content(private[0])
+    assert "Klub numérique" in content(private[0]) and "en message privé" in content(public[0])
 
 
 async def test_mention_is_answered_in_the_channel(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
@@ -197,7 +197,7 @@ async def test_direct_message_is_free_text_answered_in_dm(fake: FakeDiscord, ada
     assert str(dm.json["recipient_id"]) == str(JULIEN)
     channel = fake.dm_channels[str(JULIEN)]
     (sent,) = await fake.wait_for("POST", f"/channels/{channel}/messages")
-    assert "/inviter" in content(sent)
+    assert "/inscrits" in content(sent)
 
 
 async def test_buttons_carry_the_command_and_a_press_runs_it(
@@ -214,7 +214,7 @@ async def test_buttons_carry_the_command_and_a_press_runs_it(
     event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, custom_id="/aide")
     await fake.push("INTERACTION_CREATE", event)
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    assert "/inviter" in content(callback)
+    assert "/inscrits" in content(callback)
 
 
 async def test_outbox_message_is_delivered_and_acked_once(

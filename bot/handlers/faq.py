@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import notify, questions
+from bot import inputs, notify, questions
 from bot.commands import Command
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
@@ -83,7 +83,7 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
 
 def ask(ctx: Ctx, text: str, *, unprompted: bool = False) -> list[Reply]:
     text = text.strip()
-    if not text:
+    if inputs.is_blank(text):
         return [] if unprompted else ctx.say("faq.empty")
     faq = ctx.app.faq
     result = faq.match(text)
@@ -128,12 +128,13 @@ def fiche(ctx: Ctx, args: str) -> list[Reply]:
 
 def utile(ctx: Ctx, args: str) -> list[Reply]:
     parts = args.split()
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("oui", "non", "yes", "no"):
+    number = inputs.maybe_number(parts[0]) if parts else None
+    if len(parts) != 2 or number is None or parts[1].lower() not in ("oui", "non", "yes", "no"):
         return ctx.say("faq.feedback_usage")
-    fb = ctx.db.get(FaqFeedback, int(parts[0]))
+    fb = ctx.db.get(FaqFeedback, number)
     if fb is None or ctx.person is None or fb.person_id != ctx.person.id:
         return ctx.say("faq.feedback_unknown")
-    useful = parts[1] in ("oui", "yes")
+    useful = parts[1].lower() in ("oui", "yes")
     if fb.useful is not None:
         return ctx.say("faq.feedback_already")
     fb.useful = useful
