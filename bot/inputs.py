@@ -8,6 +8,7 @@ text, ready for a command-line error line.
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -24,19 +25,11 @@ MAX_RRULE_LENGTH = 300
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: `²`, `٣` or `１` are not numbers here
 _DURATION = re.compile(r"^\s*([0-9]{1,9})\s*(min|m|h|j|d)\s*$", re.IGNORECASE)
-_RRULE_PARTS = {
-    "FREQ",
-    "INTERVAL",
-    "COUNT",
-    "UNTIL",
-    "BYDAY",
-    "BYMONTH",
-    "BYMONTHDAY",
-    "BYSETPOS",
-    "BYWEEKNO",
-    "BYYEARDAY",
-    "WKST",
-}
+# BYSETPOS, BYWEEKNO and BYYEARDAY are left out: a Klub never needs them, and they are what lets a
+# rule look plausible while matching nothing (dateutil then searches day after day until year 9999).
+_RRULE_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTH", "BYMONTHDAY", "WKST"}
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_BYDAY = re.compile(r"^([+-]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)$")
 _FREQS = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY, "YEARLY": YEARLY}
 _BELOW_DAILY = ("HOURLY", "MINUTELY", "SECONDLY")
 
@@ -229,12 +222,93 @@ def check_rrule(text: str, start_local: datetime, now_local: datetime | None = N
     if now_local is not None and start_local - now_local > timedelta(days=HORIZON_DAYS):
         raise InputError("input.too_far", years=HORIZON_DAYS // 365)
     origin = max(start_local, now_local) if now_local is not None else start_local
+    if not _may_occur(parts, start_local, origin, origin + timedelta(days=HORIZON_DAYS)):
+        raise InputError("input.rrule_empty")  # decided on the calendar, before dateutil searches
     found = bounded_occurrences(rule, origin, origin + timedelta(days=HORIZON_DAYS), MAX_OCCURRENCES + 1)
     if not found:
         raise InputError("input.rrule_empty")
     if len(found) > MAX_OCCURRENCES:
         raise InputError("input.rrule_too_many", limit=MAX_OCCURRENCES, years=HORIZON_DAYS // 365)
     return normal, found
+
+
+def _ints(text: str | None, low: int, high: int, what: str) -> set[int]:
+    if not text:
+        return set()
+    out = set()
+    for word in text.split(","):
+        negative = word.startswith("-")
+        value = parse_number(word.lstrip("+-"), low=1, high=max(abs(low), high), what=what)
+        if negative and low > 0:
+            raise InputError("input.rrule_syntax", text=_shown(text))
+        out.add(-value if negative else value)
+    return out
+
+
+def _may_occur(parts: dict[str, str], start: datetime, after: datetime, before: datetime) -> bool:
+    """Whether any day in [after, before] satisfies the rule's BY… filters and its INTERVAL, with
+    dateutil's defaults (the start's weekday, day of month, month). A day-by-day scan of the horizon:
+    a few hundred steps, whatever the rule."""
+    freq = parts["FREQ"]
+    interval = int(parts.get("INTERVAL", "1"))
+    months = _ints(parts.get("BYMONTH"), 1, 12, "BYMONTH")
+    mdays = _ints(parts.get("BYMONTHDAY"), -31, 31, "BYMONTHDAY")
+    days: list[tuple[int | None, int]] = []
+    for word in filter(None, parts.get("BYDAY", "").split(",")):
+        m = _BYDAY.match(word)
+        if m is None:
+            raise InputError("input.rrule_syntax", text=_shown(parts["BYDAY"]))
+        days.append(
+            (int(m.group(1)) if m.group(1) and freq in ("MONTHLY", "YEARLY") else None, _WEEKDAYS.index(m.group(2)))
+        )
+    wkst = _WEEKDAYS.index(parts["WKST"]) if parts.get("WKST") in _WEEKDAYS else 0
+    if not mdays and not days:
+        if freq == "YEARLY":
+            months = months or {start.month}
+            mdays = {start.day}
+        elif freq == "MONTHLY":
+            mdays = {start.day}
+        elif freq == "WEEKLY":
+            days = [(None, start.weekday())]
+    first, day, last = start.date(), max(after, start).date(), before.date()
+    while day <= last:
+        if _matches(day, freq, months, mdays, days) and _aligned(day, first, freq, interval, wkst):
+            return True
+        day += timedelta(days=1)
+    return False
+
+
+def _matches(day: date, freq: str, months: set[int], mdays: set[int], days: list[tuple[int | None, int]]) -> bool:
+    if months and day.month not in months:
+        return False
+    month_len = calendar.monthrange(day.year, day.month)[1]
+    if mdays and day.day not in mdays and day.day - month_len - 1 not in mdays:
+        return False
+    if not days:
+        return True
+    in_year = freq == "YEARLY" and not months  # an ordinal counts within the year, else within the month
+    index = day.timetuple().tm_yday if in_year else day.day
+    length = (366 if calendar.isleap(day.year) else 365) if in_year else month_len
+    for nth, weekday in days:
+        if weekday != day.weekday():
+            continue
+        if nth is None or (nth > 0 and (index - 1) // 7 + 1 == nth) or (nth < 0 and (length - index) // 7 + 1 == -nth):
+            return True
+    return False
+
+
+def _aligned(day: date, first: date, freq: str, interval: int, wkst: int) -> bool:
+    if freq == "DAILY":
+        steps = (day - first).days
+    elif freq == "WEEKLY":
+        week = timedelta(days=(day.weekday() - wkst) % 7)
+        first_week = timedelta(days=(first.weekday() - wkst) % 7)
+        steps = ((day - week) - (first - first_week)).days // 7
+    elif freq == "MONTHLY":
+        steps = (day.year - first.year) * 12 + day.month - first.month
+    else:
+        steps = day.year - first.year
+    return steps % interval == 0
 
 
 def bounded_occurrences(rule: rrule, after: datetime, before: datetime, limit: int) -> list[datetime]:
