@@ -152,3 +152,13 @@ def private_chats(db: Session, person: Person) -> list[tuple[str, str]]:
 def office_groups(db: Session, office_id: str, kind: str, platforms: set[str] | None = None) -> list[Group]:
     rows = db.scalars(select(Group).where(Group.office_id == office_id, Group.kind == kind).order_by(Group.id))
     return [g for g in rows if platforms is None or g.platform in platforms]
+
+
+def office_people(db: Session, office_id: str, role: str) -> list[Person]:
+    """Active, not erased roster entries of an office with that role."""
+    rows = db.scalars(
+        select(Person)
+        .where(Person.office_id == office_id, Person.role == role, Person.active.is_(True), Person.erased_at.is_(None))
+        .order_by(Person.id)
+    )
+    return list(rows)

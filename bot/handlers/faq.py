@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import inputs, notify, questions
+from bot import inputs, membership, notify, questions
 from bot.commands import Command
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
@@ -71,13 +71,15 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         else (ctx.person.name if ctx.person else "?")
     )
     lang = ctx.app.config.language
-    notify.to_groups(
-        ctx.app,
-        ctx.db,
-        ctx.office.id,
-        "equipe",
-        Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id)),
-    )
+    notice = Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id))
+    if not ctx.private:
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", notice)
+        return q
+    # Asked in private: the text goes to the office's animateurs in private, never to a group.
+    told = sum(notify.to_person(ctx.app, ant, notice) for ant in membership.office_people(ctx.db, ctx.office.id, "ant"))
+    if not told:
+        generic = Reply(ctx.app_t(lang, "faq.handover_private", number=q.id))
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", generic)
     return q
 
 
