@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from unittest import mock
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 
 from adapters.render import to_plain
 from bot import clubs, membership, questions
@@ -109,6 +109,13 @@ class World:
         self.app: App = self._build()
         self.ids = self._seed()
         self._copy: sqlite3.Connection | None = None
+        self._rows: list[tuple[Table, list[dict[str, object]]]] = []
+        if self.app.engine.dialect.name == "postgresql":
+            # PostgreSQL: the seeded rows are kept and written back in one transaction.
+            with self.app.engine.connect() as conn:
+                self._rows = [
+                    (t, [dict(r) for r in conn.execute(select(t)).mappings()]) for t in Base.metadata.sorted_tables
+                ]
         if self.app.engine.dialect.name == "sqlite":
             # SQLite: the seeded state is copied once and copied back in milliseconds (backup API).
             self._copy = sqlite3.connect(":memory:")
@@ -132,6 +139,9 @@ class World:
             finally:
                 raw.close()
             return
+        if self._rows:
+            self._restore_rows()
+            return
         engine = self.app.engine
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
@@ -148,6 +158,17 @@ class World:
         self.app.reminders.invalidate()
         self.app.outbox.drain("console")
         self.ids = self._seed()
+
+    def _restore_rows(self) -> None:
+        names = ", ".join(t.name for t, _ in self._rows)
+        with self.app.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for table, rows in self._rows:
+                if rows:
+                    conn.execute(table.insert(), rows)
+                ids = [r["id"] for r in rows if isinstance(r.get("id"), int)]
+                if ids:  # serial ids go on from where the seeded state left them
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {max(ids)})"))
 
     def close(self) -> None:
         if self._copy is not None:
