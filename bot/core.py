@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot import inputs, membership
+from bot import clubs, discord_events, inputs, membership
 from bot.commands import Command, CommandTable
 from bot.i18n import Safe, pick_language, t
 from bot.messages import Incoming, Reply
 from bot.roles import Role
 from bot.storage.tables import Group, Office, Person
+from bot.timefmt import fmt_when
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -97,23 +98,55 @@ class Core:
             self._after_commit.append(hook)
 
     def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence."""
+        """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence.
+        Every reply comes out with `personal` decided."""
         try:
             with self._session() as db:
                 return self._handle(db, incoming)
         except Exception:
             log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
             lang = pick_language(incoming.user.language, self.app.config.language)
-            return [Reply(t(lang, "core.internal_error"))]
+            return [Reply(t(lang, "core.internal_error"), personal=True)]
 
-    def _handle(self, db: Session, incoming: Incoming) -> list[Reply]:
+    def personal(self, incoming: Incoming) -> bool:
+        """Whether the answer to `incoming` will most likely be for the speaker alone, decided from the
+        command table without the database, so that a platform can prepare the right kind of answer
+        (a Discord interaction is deferred, ephemeral or not, before the message is handled)."""
+        if incoming.via_button:
+            return True
+        m = _COMMAND.match(incoming.text.strip())
+        if not m:
+            return False
+        cmd = self.table.find(m.group(1))
+        return cmd is None or cmd.personal
+
+    def session_choices(self, incoming: Incoming, typed: str, limit: int = 25) -> list[tuple[int, str]]:
+        """The upcoming sessions the speaker may name in this chat (number, label in their language), for
+        a platform that completes a session option as it is typed. Nothing for a stranger."""
+        try:
+            # Read only, and outside `_session`: it may run beside a message being handled (its own
+            # thread), so it neither writes (the last-seen time stays unflushed and is dropped) nor
+            # touches the outbox or the after-commit hooks.
+            with self.app.sessions() as db, db.no_autoflush:
+                ctx = self._context(db, incoming)
+                if ctx is None or ctx.office is None or ctx.role == Role.GUEST or ctx.foreign:
+                    return []
+                in_staff_chat = ctx.private or (ctx.group is not None and ctx.group.kind == "equipe")
+                audiences = clubs.audiences_for(ctx.role >= Role.STAFF and in_staff_chat)
+                return _session_choices(ctx, audiences, typed, limit)
+        except Exception:
+            log.exception("erreur en complétant une séance pour %s:%s", incoming.user.platform, incoming.user.user_id)
+            return []
+
+    def _context(self, db: Session, incoming: Incoming) -> Ctx | None:
+        """Who speaks, where, in which office and language; None for a chat that is not served."""
         now = self.app.clock.now()
         chat = incoming.chat
         group: Group | None = None
         if not chat.private:
             group = membership.find_group(db, chat.platform, chat.chat_id)
             if group is None:
-                return self._unconfigured(incoming)
+                return None
         name = inputs.strip_controls(incoming.user.display_name)[:200]
         member = membership.resolve(db, incoming.user.platform, incoming.user.user_id, now, name)
         person = member.person
@@ -122,9 +155,11 @@ class Core:
             office = db.get(Office, group.office_id)
         elif person is not None and member.role > Role.GUEST:
             office = db.get(Office, person.office_id)
+        # A language the person chose wins; until then, their app's (a Discord client's locale), then
+        # the office's. Unknown locales fall through to the next (French by default).
         lang = pick_language(
             person.language if person else None,
-            incoming.user.language if person is None else None,
+            incoming.user.language,
             office.language if office else None,
             self.app.config.language,
         )
@@ -137,12 +172,17 @@ class Core:
                 reach = frozenset() if foreign else frozenset({group.office_id})
             else:
                 reach = frozenset(mine)
-        ctx = Ctx(self.app, db, incoming, person, member.role, office, group, lang, now, reach, foreign, member.since)
+        return Ctx(self.app, db, incoming, person, member.role, office, group, lang, now, reach, foreign, member.since)
+
+    def _handle(self, db: Session, incoming: Incoming) -> list[Reply]:
+        ctx = self._context(db, incoming)
+        if ctx is None:
+            return self._unconfigured(db, incoming)
         # NUL, lone surrogates and bidi controls never get past this line (they cannot be stored or
         # would disguise what is shown); every handler sees the cleaned text.
         text = inputs.strip_controls(incoming.text).strip()
         if len(text) > MAX_TEXT:
-            return ctx.say("core.too_long", limit=MAX_TEXT)
+            return _mark(ctx.say("core.too_long", limit=MAX_TEXT), True)
         m = _COMMAND.match(text)
         if m:
             target = m.group(2)
@@ -152,32 +192,40 @@ class Core:
         if not text:
             return []
         if ctx.foreign:
-            return ctx.say("core.other_office_chat") if incoming.mentions_bot else []
-        return self.app.free_text(ctx, text)
+            return _mark(ctx.say("core.other_office_chat"), True) if incoming.mentions_bot else []
+        return _mark(self.app.free_text(ctx, text), ctx.incoming.via_button)
 
-    def _unconfigured(self, incoming: Incoming) -> list[Reply]:
-        key = (incoming.chat.platform, incoming.chat.chat_id)
-        if key in self._told_unconfigured:
-            return []
-        self._told_unconfigured.add(key)
+    def _unconfigured(self, db: Session, incoming: Incoming) -> list[Reply]:
         lang = pick_language(incoming.user.language, self.app.config.language)
-        return [Reply(t(lang, "core.unconfigured_chat"), leave_chat=True)]
+        pointer = discord_events.welcome_pointer(db, self.app.config, incoming, lang)
+        if pointer is not None:
+            return [pointer]
+        key = (incoming.chat.platform, incoming.chat.chat_id)
+        if key in self._told_unconfigured and not incoming.hides_personal:
+            return []  # said once in the chat; an interaction always gets its answer (to the speaker)
+        self._told_unconfigured.add(key)
+        if incoming.can_leave:
+            return [Reply(t(lang, "core.unconfigured_chat"), leave_chat=True, personal=True)]
+        return [Reply(t(lang, "core.unconfigured_channel"), leave_chat=True, personal=True)]
 
     def _command(self, ctx: Ctx, name: str, args: str) -> list[Reply]:
         cmd = self.table.find(name)
         if cmd is None:
             guess = self.table.closest(name)
             if guess is not None:
-                return ctx.say("core.unknown_command_guess", name=name, guess=guess)
-            return ctx.say("core.unknown_command", name=name)
+                return _mark(ctx.say("core.unknown_command_guess", name=name, guess=guess), True)
+            return _mark(ctx.say("core.unknown_command", name=name), True)
         refusal = self._refusal(ctx, cmd)
         if refusal is not None:
-            return refusal
+            return _mark(refusal, True)
         replies = cmd.handler(ctx, args)
-        if cmd.personal and not ctx.private and replies:
+        if cmd.private_list and not ctx.private and replies:
+            if ctx.incoming.hides_personal:
+                return _mark(replies, True)  # shown to the speaker alone, in the chat (Discord)
             # A personal list stays personal: the group only hears where the answer went.
-            return [Reply(ctx.t("core.answered_private")), *(replace(r, private=True) for r in replies)]
-        return replies
+            moved = [replace(r, private=True, personal=True) for r in replies]
+            return [Reply(ctx.t("core.answered_private"), personal=False), *moved]
+        return _mark(replies, cmd.personal or ctx.incoming.via_button)
 
     def _refusal(self, ctx: Ctx, cmd: Command) -> list[Reply] | None:
         """The one place where privileges are checked, in order: role, office of the chat, place.
@@ -217,3 +265,26 @@ def _check_place(ctx: Ctx, cmd: Command) -> list[Reply] | None:
 
 
 _CHECKS: tuple[Callable[[Ctx, Command], list[Reply] | None], ...] = (_check_role, _check_office, _check_place)
+
+
+def _mark(replies: list[Reply], personal: bool) -> list[Reply]:
+    """Replies whose handler did not say whether they are for the speaker alone take the command's
+    answer (`Command.personal`)."""
+    return [r if r.personal is not None else replace(r, personal=personal) for r in replies]
+
+
+def _session_choices(ctx: Ctx, audiences: tuple[str, ...], typed: str, limit: int) -> list[tuple[int, str]]:
+    assert ctx.office is not None
+    zone = clubs.zone_of(ctx.db, ctx.office.id)
+    wanted = typed.strip().lstrip("n°#").casefold()
+    out: list[tuple[int, str]] = []
+    for session in clubs.upcoming(
+        ctx.db, ctx.office.id, ctx.now, limit=100, include_cancelled=False, audiences=audiences
+    ):
+        when = fmt_when(session.starts_at, zone, ctx.lang)
+        label = str(ctx.t("klub.choice", number=session.id, title=session.title, when=when))
+        if not wanted or str(session.id).startswith(wanted) or wanted in label.casefold():
+            out.append((session.id, label))
+        if len(out) == limit:
+            break
+    return out

@@ -141,6 +141,14 @@ COMMANDS = (
     "retirer",
     "confirmer",
     "tableau",
+    "diagnostic",
+    "diag",
+    "plan",
+    "fait",
+    "campagne",
+    "relancer",
+    "observatoire",
+    "etape",
 )
 # Commands whose first argument is a number and which take text after it.
 NUMBER_THEN_TEXT = ("modifier", "repondu", "ecarter", "annuler", "reporter", "fusionner", "utile")

@@ -76,6 +76,14 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "retirer": ("{P}", "{PO}", "{PH}"),
     "confirmer": ("1",),
     "tableau": ("",),
+    "diagnostic": ("", "refaire"),
+    "diag": ("1",),
+    "plan": ("",),
+    "fait": ("1",),
+    "campagne": ("",),
+    "relancer": ("",),
+    "observatoire": ("",),
+    "etape": ("",),
 }
 OTHER_OFFICE = ("{SO}", "{QO}", "{PO}")
 

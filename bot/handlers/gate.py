@@ -7,7 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot import gate, inputs, membership, notify
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.i18n import Safe, pick_language, t
 from bot.messages import ChatRef, GateReply, OutMessage, Reply
@@ -156,7 +156,32 @@ def _target(ctx: Ctx, slug: str) -> tuple[Person | None, list[Reply] | None]:
 
 
 COMMANDS = [
-    Command("inviter", ("invite",), Role.ANT, "equipe", inviter, usage="<personne> [7j]"),
-    Command("retirer", ("revoke",), Role.ANT, "equipe", retirer, usage="<personne>"),
-    Command("confirmer", ("confirm",), Role.ANT, "equipe", confirmer, usage="n° d'invitation"),
+    Command(
+        "inviter",
+        ("invite",),
+        Role.ANT,
+        "equipe",
+        inviter,
+        usage="<personne> [7j]",
+        options=(Option("personne", "person", required=True), Option("duree", "duration")),
+    ),
+    Command(
+        "retirer",
+        ("revoke",),
+        Role.ANT,
+        "equipe",
+        retirer,
+        usage="<personne>",
+        options=(Option("personne", "person", required=True),),
+        personal=True,
+    ),
+    Command(
+        "confirmer",
+        ("confirm",),
+        Role.ANT,
+        "equipe",
+        confirmer,
+        usage="n° d'invitation",
+        options=(Option("invitation", "invitation", kind="integer", required=True),),
+    ),
 ]

@@ -1,7 +1,7 @@
 """invites: an account waiting for an ANT's confirmation to replace a linked one
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import bot.storage.tables
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
