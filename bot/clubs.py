@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, rrulestr
+from dateutil.rrule import DAILY, rrule, rrulestr
 from sqlalchemy import CursorResult, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
+from bot import inputs
 from bot.config import SERIES_START_FORMAT, Config, ConfigError, parse_duration
 from bot.i18n import t
 from bot.storage.tables import Office, Person, Registration, Session, SessionSeries
@@ -120,41 +121,42 @@ def french_rrule(when: str, months: str | None = None) -> str:
     return rule
 
 
-def _rule(rrule_text: str, start_local: datetime):  # type: ignore[no-untyped-def]
-    text = rrule_text.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
-    if not text.upper().startswith("FREQ="):
-        raise ClubError("klub.bad_rrule", text=rrule_text)
+def _rule(rrule_text: str, start_local: datetime) -> rrule:
+    """A stored rule, as dateutil's object (stored rules were checked by inputs.check_rrule)."""
+    text = rrule_text.strip().removeprefix("RRULE:")
     try:
         rule = rrulestr(text, dtstart=start_local)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ClubError("klub.bad_rrule", text=rrule_text) from exc
-    # Below daily, or a step of zero or less, the expansion never ends in any sensible time.
-    if getattr(rule, "_freq", DAILY) > DAILY or getattr(rule, "_interval", 1) < 1:
+    # A set of rules, below daily, or a step of zero or less: the expansion never ends in any sensible time.
+    if not isinstance(rule, rrule) or getattr(rule, "_freq", DAILY) > DAILY or getattr(rule, "_interval", 1) < 1:
         raise ClubError("klub.bad_rrule", text=rrule_text)
     return rule
 
 
 def local_occurrences(series: SessionSeries, after: datetime, before: datetime, zone: ZoneInfo) -> list[datetime]:
-    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST."""
+    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST.
+    Bounded: never more than inputs.MAX_OCCURRENCES, never expanded past `before`."""
     start_local = datetime.strptime(series.start_local, _LOCAL_FMT)
     rule = _rule(series.rrule, start_local)
     lo = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     hi = before.astimezone(zone).replace(tzinfo=None)
     out = []
-    for naive in rule.between(lo, hi, inc=True):
+    for naive in inputs.bounded_occurrences(rule, lo, hi, inputs.MAX_OCCURRENCES):
         aware = naive.replace(tzinfo=zone, fold=0)
         if after <= aware <= before:
             out.append(aware)
     return out
 
 
-def check_series_times(rrule_text: str, start_local: datetime, zone: ZoneInfo) -> None:
-    """Refuse a series whose wall-clock time falls in a clock-change gap or overlap in the next two years."""
-    rule = _rule(rrule_text, start_local)
-    for naive in rule.between(start_local, start_local + timedelta(days=730), inc=True):
+def check_series(rrule_text: str, start_local: datetime, zone: ZoneInfo, now: datetime | None) -> str:
+    """The normalised rule, once inputs.check_rrule accepts it and no occurrence within the horizon
+    falls in a clock-change gap or overlap."""
+    now_local = now.astimezone(zone).replace(tzinfo=None) if now is not None else None
+    normal, found = inputs.check_rrule(rrule_text, start_local, now_local)
+    for naive in found:
         localize(naive, zone)
+    return normal
 
 
 # -- creation -----------------------------------------------------------------------------------------
@@ -204,11 +206,12 @@ def _new_series(
     db: Db, office_id: str, spec: SessionSpec, rrule_text: str, start_local: datetime, now: datetime, slug: str | None
 ) -> SessionSeries:
     spec.check()
-    check_series_times(rrule_text, start_local, zone_of(db, office_id))
+    # A series of the config may have begun long ago: it needs occurrences, not future ones.
+    normal = check_series(rrule_text, start_local, zone_of(db, office_id), None if slug else now)
     series = SessionSeries(
         slug=slug,
         office_id=office_id,
-        rrule=rrule_text.strip().removeprefix("RRULE:"),
+        rrule=normal,
         start_local=start_local.strftime(_LOCAL_FMT),
         created_at=now,
         active=True,
@@ -238,8 +241,7 @@ def create_series(
 
 def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetime, now: datetime) -> Session:
     spec.check()
-    if starts_at <= now:
-        raise ClubError("klub.in_past")
+    inputs.check_future(starts_at, now)
     row = Session(
         office_id=office_id,
         starts_at=starts_at,
@@ -436,8 +438,7 @@ def promote(db: Db, session: Session, now: datetime) -> Person | None:
 def move(db: Db, session: Session, new_start: datetime, now: datetime) -> datetime:
     if session.status == "cancelled":
         raise ClubError("klub.is_cancelled")
-    if new_start <= now:
-        raise ClubError("klub.in_past")
+    inputs.check_future(new_start, now)
     old = session.starts_at
     session.starts_at, session.status = new_start, "moved"
     session.revision += 1
@@ -479,7 +480,7 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
         )
         try:
             _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, SERIES_START_FORMAT), now, sc.id)
-        except (ClubError, TimeInputError) as exc:
+        except (ClubError, TimeInputError, inputs.InputError) as exc:
             raise ConfigError(f"series[{i}] ({sc.id}) : {t('fr', exc.key, **exc.kwargs)}") from exc
     db.flush()
 

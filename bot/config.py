@@ -19,9 +19,7 @@ GroupKind = Literal["equipe", "prestataires"]
 Platform = Literal["telegram", "discord", "console"]
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*([0-9]{1,12})\s*(min|m|h|j|d)\s*$")  # ASCII digits only: "²" is not a number
 SERIES_START_FORMAT = "%Y-%m-%d %H:%M"
-MAX_DURATION_MINUTES = 366 * 1440  # longer than a year is a typo (and past it timedelta overflows)
 
 
 class ConfigError(Exception):
@@ -29,15 +27,15 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d' / '7j' / '2h' / '30min' -> timedelta. Used by config and commands alike."""
-    m = _DURATION.match(str(text).lower())
-    if not m:
-        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)")
-    n, unit = int(m.group(1)), m.group(2)
-    minutes = n if unit in ("min", "m") else n * 60 if unit == "h" else n * 1440
-    if minutes > MAX_DURATION_MINUTES:
-        raise ValueError(f"durée trop longue « {text} » (au plus {MAX_DURATION_MINUTES // 1440} jours)")
-    return timedelta(minutes=minutes)
+    """'7d' / '7j' / '2h' / '30min' -> timedelta, bounded (bot.inputs): config and commands alike."""
+    from bot import inputs
+
+    try:
+        return inputs.parse_duration(text)
+    except inputs.InputError as exc:
+        if exc.key == "input.bad_duration":
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)") from exc
+        raise
 
 
 class _Strict(BaseModel):

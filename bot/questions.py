@@ -12,9 +12,9 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
-from bot import clubs
+from bot import clubs, inputs
 from bot.cells import neutralise
-from bot.storage.tables import Office, Person, Question, QuestionEvent, Session, Vote
+from bot.storage.tables import Person, Question, QuestionEvent, Session, Vote
 
 Row = TypeVar("Row", Person, Session)
 
@@ -41,12 +41,21 @@ def event(db: Db, question: Question, now: datetime, action: str, actor: Person 
 
 
 def check_text(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
+    """A question as stored: cleaned by bot.inputs; blank-looking text is refused like empty text."""
+    if inputs.is_blank(inputs.strip_controls(text)):
         raise QuestionError("question.empty")
-    if len(text) > MAX_LENGTH:
-        raise QuestionError("question.too_long", limit=MAX_LENGTH, length=len(text))
-    return text
+    try:
+        return inputs.clean_text(text, max_length=MAX_LENGTH, what="question")
+    except inputs.InputError as exc:
+        if exc.key == "input.too_long":
+            raise QuestionError("question.too_long", limit=MAX_LENGTH, length=exc.kwargs["length"]) from exc
+        raise QuestionError(exc.key, **exc.kwargs) from exc
+
+
+def is_public(q: Question) -> bool:
+    """Asked with /question for the Klub's agenda. Everything else (what someone wrote to the bot and
+    the base could not answer) stays between them and the office: never shown in a group."""
+    return q.source == "advance"
 
 
 def create(
@@ -129,9 +138,10 @@ def similar_open(db: Db, faq_similarity: object, q: Question, limit: int = 1) ->
     return [o for _, o in scored[:limit]]
 
 
-def can_change(q: Question, person: Person, now: datetime, db: Db) -> None:
-    """The asker may edit or withdraw until the session starts."""
-    if q.person_id != person.id:
+def can_change(q: Question, person: Person, now: datetime, db: Db, since: datetime | None = None) -> None:
+    """The asker may edit or withdraw until the session starts — from the account that asked it: an
+    account linked later (`since`) to the same roster entry does not inherit older questions."""
+    if q.person_id != person.id or (since is not None and q.created_at < since):
         raise QuestionError("question.not_yours", number=q.id)
     if q.status not in ("open",):
         raise QuestionError("question.closed", number=q.id)
@@ -433,8 +443,7 @@ def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tupl
 
 def offices_of(db: Db, person: Person) -> set[str]:
     """What a staff member may see: their office, or every office of their territory for a coordinator."""
-    if person.role == "admin":
-        office = db.get(Office, person.office_id)
-        if office is not None and office.territory_id:
-            return set(db.scalars(select(Office.id).where(Office.territory_id == office.territory_id)))
-    return {person.office_id}
+    from bot import membership
+    from bot.roles import Role
+
+    return membership.offices_in_reach(db, person, Role.parse(person.role))

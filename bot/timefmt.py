@@ -51,8 +51,8 @@ class TimeInputError(ValueError):
         self.kwargs = kwargs
 
 
-_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$")
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$", re.ASCII)
 
 
 # Dates anyone may enter (filters, series starts): beyond them a typo, and past year 9999 an overflow.
@@ -68,6 +68,9 @@ def parse_date(text: str) -> date:
     if not m:
         raise TimeInputError("time.bad_date", text=text)
     year, month, day = (int(m[1]), int(m[2]), int(m[3])) if m[1] else (int(m[6]), int(m[5]), int(m[4]))
+    if not 2000 <= year <= 2100:
+        # Beyond these years the calendar arithmetic (UTC, DST, iCalendar) is not worth the risk.
+        raise TimeInputError("input.day_range", low="2000-01-01", high="2100-12-31")
     try:
         return date(year, month, day)
     except ValueError as exc:

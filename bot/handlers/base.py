@@ -13,7 +13,7 @@ from bot.roles import Role
 def aide(ctx: Ctx, args: str) -> list[Reply]:
     table = ctx.app.core.table
     lines: list[str] = [ctx.t("help.title")]
-    for cmd in table.visible(ctx.role, ctx.private):
+    for cmd in table.visible(ctx.role, ctx.private, ctx.group.kind if ctx.group else None):
         usage = f" {cmd.usage}" if cmd.usage else ""
         # English speakers see the English alias: /next rather than /prochain (both work).
         name = cmd.english if ctx.lang == "en" else cmd.name

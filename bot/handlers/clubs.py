@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session as Db
 
-from bot import audit, clubs, notify
+from bot import audit, clubs, inputs, notify
 from bot.clubs import ClubError, SessionSpec
 from bot.commands import Command, Option
-from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, esc, t
+from bot.inputs import InputError
 from bot.messages import Button, Reply
 from bot.roles import Role
 from bot.storage.tables import Person, Session
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.bootstrap import App
 
 
-def _fail(ctx: Ctx, exc: ClubError | TimeInputError) -> list[Reply]:
+def _fail(ctx: Ctx, exc: ClubError | TimeInputError | InputError) -> list[Reply]:
     return ctx.say(exc.key, **exc.kwargs)
 
 
@@ -123,20 +123,24 @@ def klubs_list(ctx: Ctx, args: str) -> list[Reply]:
 
 
 def _audiences(ctx: Ctx) -> tuple[str, ...]:
-    return clubs.audiences_for(ctx.role >= Role.STAFF)
+    # Staff see staff-only sessions, but never in the providers' group.
+    return clubs.audiences_for(ctx.role >= Role.STAFF and not ctx.providers_chat)
 
 
 def _target(ctx: Ctx, args: str) -> Session | ClubError:
     """`N` or nothing (= the next session) -> the session, within the caller's office only."""
     assert ctx.office is not None
-    word = args.strip().split(" ", 1)[0].lstrip("n°#") if args.strip() else ""
+    word = args.strip().split(None, 1)[0] if args.strip() else ""
     if not word:
         session = clubs.next_session(ctx.db, ctx.office.id, ctx.now, _audiences(ctx))
         return session if session is not None else ClubError("klub.none_planned")
-    if not word.isdigit():
-        return ClubError("klub.bad_number", text=word)
-    found = clubs.find(ctx.db, ctx.office.id, int(word), _audiences(ctx))
-    return found if found is not None else ClubError("klub.unknown", number=word)
+    number = inputs.maybe_number(word)
+    if number is None:
+        return ClubError("klub.bad_number", text=word[:40])
+    found = clubs.find(ctx.db, ctx.office.id, number, _audiences(ctx))
+    if found is None or found.office_id not in ctx.scope:
+        return ClubError("klub.unknown", number=number)
+    return found
 
 
 def inscrire(ctx: Ctx, args: str) -> list[Reply]:
@@ -195,10 +199,13 @@ def _options(args: str) -> dict[str, str]:
 def _int(opts: dict[str, str], key: str) -> int | None:
     if key not in opts:
         return None
-    try:
-        return int(opts[key])
-    except ValueError as exc:
-        raise ClubError("klub.bad_integer", option=key, text=opts[key]) from exc
+    return inputs.parse_number(opts[key], low=0, high=clubs.MAX_CAPACITY, what=key)
+
+
+def _text(opts: dict[str, str], key: str, limit: int, default: str = "") -> str:
+    if key not in opts:
+        return default
+    return inputs.clean_text(opts[key], max_length=limit, what=key)
 
 
 def klub_create(ctx: Ctx, args: str) -> list[Reply]:
@@ -228,16 +235,15 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         unknown = sorted(set(opts) - known)
         if unknown:
             raise ClubError("klub.unknown_option", text=unknown[0])
-        try:
-            minutes = int(parse_duration(opts.get("duree", "2h")).total_seconds() // 60)
-        except ValueError as exc:
-            raise ClubError("klub.bad_duration") from exc
+        if "titre" not in opts:
+            raise ClubError("klub.missing_title")
+        duration = inputs.parse_duration(opts.get("duree", "2h"), low=timedelta(minutes=15), high=timedelta(hours=12))
         spec = SessionSpec(
-            title=opts.get("titre", ""),
+            title=_text(opts, "titre", 200),
             kind=opts.get("type", "klub"),
-            duration_minutes=minutes,
-            location=opts.get("lieu", ""),
-            video_url=opts.get("lien", ""),
+            duration_minutes=int(duration.total_seconds() // 60),
+            location=_text(opts, "lieu", 300),
+            video_url=_text(opts, "lien", 500),
             capacity=_int(opts, "places"),
             min_attendance=_int(opts, "min"),
             audience=opts.get("pour", "prestataires"),
@@ -257,14 +263,15 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
                 target=f"session:{session.id}",
             )
             _changed(ctx)
-            return [Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))]
+            card = Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))
+            return _staff_card(ctx, spec, card)
         if "quand" not in opts and "rrule" not in opts:
             raise ClubError("klub.missing_when")
         rule = opts["rrule"] if "rrule" in opts else clubs.french_rrule(opts["quand"], opts.get("mois"))
         first_day = parse_date(opts["debut"]) if "debut" in opts else ctx.now.astimezone(zone).date()
         start_local = datetime.combine(first_day, parse_time(opts["heure"]))
         series = clubs.create_series(ctx.db, ctx.office.id, spec, rule, start_local, ctx.now)
-    except (ClubError, TimeInputError) as exc:
+    except (ClubError, TimeInputError, InputError) as exc:
         return _fail(ctx, exc)
     audit.record(
         ctx.db,
@@ -283,7 +290,14 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
     ]
     lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=series.rrule)]
     lines += [describe(ctx.app, ctx.db, s, ctx.lang, details=False) for s in upcoming[:3]]
-    return [Reply(Safe("\n\n".join(lines)))]
+    return _staff_card(ctx, spec, Reply(Safe("\n\n".join(lines))))
+
+
+def _staff_card(ctx: Ctx, spec: SessionSpec, card: Reply) -> list[Reply]:
+    """A staff-only session created from the providers' group is described in private only."""
+    if spec.audience == "equipe" and ctx.providers_chat:
+        return [Reply(ctx.t("core.answered_private")), Reply(card.text, private=True)]
+    return [card]
 
 
 def annoncer(ctx: Ctx, args: str) -> list[Reply]:
@@ -323,7 +337,7 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
     try:
         new_start = parse_local(parts[1], parts[2], clubs.zone_of(ctx.db, session.office_id))
         old = clubs.move(ctx.db, session, new_start, ctx.now)
-    except (ClubError, TimeInputError) as exc:
+    except (ClubError, TimeInputError, InputError) as exc:
         return _fail(ctx, exc)
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
@@ -372,7 +386,9 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
     session = _target(ctx, number)
     if isinstance(session, ClubError):
         return _fail(ctx, session)
-    reason = reason.strip() or ctx.t(default_reason)
+    reason = " ".join(reason.split())[:300]
+    if inputs.is_blank(reason):
+        reason = ctx.t(default_reason)
     try:
         people = clubs.cancel(ctx.db, session, reason, ctx.now)
     except ClubError as exc:
@@ -469,6 +485,7 @@ COMMANDS = [
         usage="[n°]",
         options=(Option("seance", "session", "session"),),
         personal=True,
+        private_list=True,
     ),
     Command(
         "klub",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import notify, questions
+from bot import inputs, membership, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
@@ -71,19 +71,21 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         else (ctx.person.name if ctx.person else "?")
     )
     lang = ctx.app.config.language
-    notify.to_groups(
-        ctx.app,
-        ctx.db,
-        ctx.office.id,
-        "equipe",
-        Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id)),
-    )
+    notice = Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id))
+    if not ctx.private:
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", notice)
+        return q
+    # Asked in private: the text goes to the office's animateurs in private, never to a group.
+    told = sum(notify.to_person(ctx.app, ant, notice) for ant in membership.office_people(ctx.db, ctx.office.id, "ant"))
+    if not told:
+        generic = Reply(ctx.app_t(lang, "faq.handover_private", number=q.id))
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", generic)
     return q
 
 
 def ask(ctx: Ctx, text: str, *, unprompted: bool = False) -> list[Reply]:
     text = text.strip()
-    if not text:
+    if inputs.is_blank(text):
         return [] if unprompted else ctx.say("faq.empty")
     faq = ctx.app.faq
     result = faq.match(text)
@@ -128,12 +130,13 @@ def fiche(ctx: Ctx, args: str) -> list[Reply]:
 
 def utile(ctx: Ctx, args: str) -> list[Reply]:
     parts = args.split()
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("oui", "non", "yes", "no"):
+    number = inputs.maybe_number(parts[0]) if parts else None
+    if len(parts) != 2 or number is None or parts[1].lower() not in ("oui", "non", "yes", "no"):
         return ctx.say("faq.feedback_usage")
-    fb = ctx.db.get(FaqFeedback, int(parts[0]))
+    fb = ctx.db.get(FaqFeedback, number)
     if fb is None or ctx.person is None or fb.person_id != ctx.person.id:
         return ctx.say("faq.feedback_unknown")
-    useful = parts[1] in ("oui", "yes")
+    useful = parts[1].lower() in ("oui", "yes")
     if fb.useful is not None:
         return ctx.say("faq.feedback_already")
     fb.useful = useful

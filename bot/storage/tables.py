@@ -133,6 +133,10 @@ class Invite(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(96))  # "telegram:123"
+    # An account that redeemed the code for an entry already linked on its platform: it waits for an
+    # ANT's /confirmer before the old account is unlinked.
+    pending_by: Mapped[str | None] = mapped_column(String(96))
+    pending_at: Mapped[datetime | None]
 
 
 class GateAttempt(Base):

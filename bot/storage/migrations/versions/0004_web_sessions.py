@@ -1,7 +1,7 @@
 """server-side dashboard sessions (revocable: logout, logout everywhere)
 
 Revision ID: 0004
-Revises: 0008
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import bot.storage.tables
 
 revision = "0004"
-down_revision = "0008"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
