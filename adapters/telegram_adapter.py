@@ -458,7 +458,8 @@ class TelegramAdapter(Adapter):
             except Forbidden:
                 if reply.private and not incoming.chat.private:
                     lang = pick_language(incoming.user.language, self.app.config.language)
-                    await self._try_deliver(incoming.chat.chat_id, Reply(t(lang, "telegram.private_failed")), reply_to)
+                    instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "telegram.private_failed"))
+                    await self._try_deliver(incoming.chat.chat_id, instead, reply_to)
                 else:
                     log.warning("Telegram refuse l'envoi dans %s", target)
             except (TelegramError, DeliveryUncertain) as exc:

@@ -69,9 +69,17 @@ class App:
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base, clubs, faq, gate, questions, web
+    from bot.handlers import base, clubs, faq, gate, planning, questions, web
 
-    return [*base.COMMANDS, *faq.COMMANDS, *questions.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS, *web.COMMANDS]
+    return [
+        *base.COMMANDS,
+        *faq.COMMANDS,
+        *questions.COMMANDS,
+        *clubs.COMMANDS,
+        *planning.COMMANDS,
+        *gate.COMMANDS,
+        *web.COMMANDS,
+    ]
 
 
 def bootstrap(

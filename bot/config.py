@@ -18,7 +18,9 @@ GroupKind = Literal["equipe", "prestataires"]
 Platform = Literal["telegram", "discord", "console"]
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+)\s*(min|m|h|j|d)\s*$")
+# One or more "number unit" parts, as people write them: 7j, 2h, 30min, 1h30, 1 h 30, 90 min, 1 jour 2 h.
+_DURATION_PART = re.compile(r"(\d+)\s*(minutes?|mn|min|m|heures?|hours?|h|jours?|days?|j|d)?\s*")
+_UNIT_MINUTES = {"m": 1, "h": 60, "j": 24 * 60, "d": 24 * 60}
 
 
 class ConfigError(Exception):
@@ -26,16 +28,28 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d' / '7j' / '2h' / '30min' -> timedelta. Used by config and commands alike."""
-    m = _DURATION.match(str(text).lower())
-    if not m:
-        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)")
-    n, unit = int(m.group(1)), m.group(2)
-    if unit in ("min", "m"):
-        return timedelta(minutes=n)
-    if unit == "h":
-        return timedelta(hours=n)
-    return timedelta(days=n)
+    """'7d' / '7j' / '2h' / '30min' / '1h30' / '1 h 30' / '90 min' -> timedelta. Used by config and commands.
+
+    A bare number is only allowed right after hours (« 1h30 » = 1 h 30 min); units go from large to small.
+    """
+    raw = str(text).strip().lower()
+    pos, minutes, last_unit, previous = 0, 0, 10**9, ""
+    while pos < len(raw):
+        m = _DURATION_PART.match(raw, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
+        word = m.group(2) or ("min" if previous == "h" else "")
+        if not word:
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
+        unit = "m" if word.startswith(("m", "mn")) else word[0]
+        size = _UNIT_MINUTES[unit]
+        if size >= last_unit:
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
+        minutes += int(m.group(1)) * size
+        last_unit, previous, pos = size, unit, m.end()
+    if not raw:
+        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
+    return timedelta(minutes=minutes)
 
 
 class _Strict(BaseModel):
@@ -214,6 +228,7 @@ class SeriesConfig(_Strict):
     capacity: int | None = Field(default=None, ge=1, le=10000)
     min_attendance: int | None = Field(default=None, ge=0, le=10000)
     audience: GroupKind = "prestataires"  # whose group is told and reminded: providers (with staff) or staff only
+    until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # last possible day, local (AAAA-MM-JJ)
 
 
 class Config(_Strict):

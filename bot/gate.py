@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from bot import audit, membership
 from bot.i18n import pick_language, t
+from bot.klubs import changes
 from bot.messages import ChatRef, JoinLink, MemberAction, OutMessage, Reply
 from bot.roles import Role
 from bot.storage.tables import GateAttempt, Group, Identity, Invite, Office, Person
+from bot.storage.tables import Session as KlubSession
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -328,6 +330,7 @@ class Revocation:
     person: Person
     removals: tuple[MemberAction, ...]  # to put in the outbox (after commit, ideally)
     was_active: bool
+    promoted: tuple[tuple[KlubSession, Person], ...] = ()  # seats handed to the waitlist: tell them
 
     @property
     def chats(self) -> int:
@@ -352,6 +355,8 @@ def revoke(
     )
     for invite in pending:
         invite.expires_at = now
+    # Their seats on sessions to come go to the waitlists, as if they had unregistered.
+    promoted = tuple(changes.withdraw_person(db, person, now))
     removals: list[MemberAction] = []
     groups = db.scalars(select(Group).where(Group.office_id == person.office_id).order_by(Group.id))
     for group in groups:
@@ -370,4 +375,4 @@ def revoke(
         target=person.slug,
         detail=f"{len(removals)} retrait(s) de groupe demandé(s)",
     )
-    return Revocation(person, tuple(removals), was_active)
+    return Revocation(person, tuple(removals), was_active, promoted)

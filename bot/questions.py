@@ -62,9 +62,13 @@ def create(
     entry: str | None = None,
     score: float | None = None,
     theme: str | None = None,
+    session: Session | None = None,
 ) -> Question:
-    """Write the question (and commit-ready flush) before anything acknowledges it."""
-    session = clubs.next_session(db, office_id, now)
+    """Write the question (and commit-ready flush) before anything acknowledges it.
+
+    Without a named session it goes to the next Klub: workshops and conferences get questions only
+    when the asker names them. With no Klub planned yet, it waits (and joins the next Klub created)."""
+    session = session if session is not None else clubs.next_klub(db, office_id, now)
     q = Question(
         office_id=office_id,
         person_id=person.id if person else None,
@@ -217,6 +221,23 @@ def answered_at(db: Db, office_id: str, session_id: int) -> list[Question]:
             )
             .order_by(Question.id)
         )
+    )
+
+
+def latest_reported_klub(db: Db, office_id: str, now: datetime) -> Session | None:
+    """The compte rendu without a number: the latest Klub held with questions answered there."""
+    answered = select(Question.session_id).where(Question.office_id == office_id, Question.status == "answered_klub")
+    return db.scalar(
+        select(Session)
+        .where(
+            Session.office_id == office_id,
+            Session.kind == "klub",
+            Session.starts_at <= now,
+            Session.status != "cancelled",
+            Session.id.in_(answered),
+        )
+        .order_by(Session.starts_at.desc(), Session.id.desc())
+        .limit(1)
     )
 
 

@@ -9,6 +9,7 @@ from bot import gate, membership
 from bot.commands import Command
 from bot.config import parse_duration
 from bot.core import Ctx
+from bot.handlers.clubs import tell_promoted
 from bot.i18n import Safe, pick_language, t
 from bot.messages import GateReply, Reply
 from bot.roles import Role
@@ -110,6 +111,10 @@ def retirer(ctx: Ctx, args: str) -> list[Reply]:
     result = gate.revoke(ctx.db, person=person, now=ctx.now, platforms=ctx.app.platforms, actor=ctx.person)
     for action in result.removals:
         ctx.app.outbox.put(action.to_out())
+    for session, promoted in result.promoted:
+        tell_promoted(ctx.app, ctx.db, session, promoted)
+    if result.promoted:
+        ctx.app.core.after_commit(ctx.app.reminders.invalidate)
     done = ctx.t("gate.revoked" if result.was_active else "gate.revoked_again", name=person.name)
     then = ctx.t("gate.removals", chats=result.chats) if result.chats else ctx.t("gate.no_removals")
     return [Reply(Safe(f"{done} {then}"))]

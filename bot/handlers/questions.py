@@ -57,11 +57,35 @@ def _asker(ctx: Ctx, q: Question, reveal: bool) -> str:
 # -- providers ----------------------------------------------------------------------------------------
 
 
+def _question_args(ctx: Ctx, args: str) -> tuple[bool, Session | None, str] | list[Reply]:
+    """`[anonyme] [N] texte` in either order of the first two words: (anonymous, named session, text)."""
+    words = args.strip().split(" ")
+    anonymous, number = False, None
+    for _ in range(2):
+        if words and words[0].lower() in ANON_WORDS and not anonymous:
+            anonymous, words = True, words[1:]
+        elif words and number is None and _number(words[0]) is not None:
+            number, words = _number(words[0]), words[1:]
+    text = " ".join(words)
+    if number is None:
+        return anonymous, None, text
+    assert ctx.office is not None
+    session = clubs.find(ctx.db, ctx.office.id, number, clubs.audiences_for(ctx.role >= Role.STAFF))
+    if session is None:
+        return ctx.say("klub.unknown", number=number)
+    if session.status == "cancelled" or session.starts_at <= ctx.now:
+        return ctx.say("question.session_closed", number=number)
+    if not text.strip():
+        return ctx.say("question.usage_for_session", number=number, title=session.title)
+    return anonymous, session, text
+
+
 def question(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None and ctx.person is not None
-    first, _, rest = args.strip().partition(" ")
-    anonymous = first.lower() in ANON_WORDS
-    text = rest if anonymous else args
+    parsed = _question_args(ctx, args)
+    if isinstance(parsed, list):
+        return parsed
+    anonymous, named, text = parsed
     if not text.strip():
         return ctx.say("question.usage", limit=questions.MAX_LENGTH)
     faq = ctx.app.faq
@@ -81,6 +105,7 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
             entry=best.entry.id if best and result.answered else None,
             score=best.score if best else None,
             theme=best.entry.theme if best and result.answered else None,
+            session=named,
         )
     except QuestionError as exc:
         return _fail(ctx, exc)
@@ -88,7 +113,9 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     # Stored first; everything below only adds help around the acknowledgement.
     ack = ctx.t("question.recorded", number=q.id, session=_session_label(ctx, q.session_id))
     if anonymous:
-        ack = Safe(ack + " " + ctx.t("question.recorded_anonymous"))
+        # In a group everyone just saw who typed it: say so, rather than promise what is already lost.
+        key = "question.recorded_anonymous" if ctx.private else "question.anonymous_seen_in_group"
+        ack = Safe(ack + " " + ctx.t(key))
     replies = [Reply(ack)]
     similar = questions.similar_open(ctx.db, faq.similarity, q)
     if similar:
@@ -223,7 +250,7 @@ def _agenda_text(ctx: Ctx, session: Session | None, reveal: bool) -> Safe:
 def questions_list(ctx: Ctx, args: str) -> list[Reply]:
     """What providers may see: the public agenda (anonymous askers stay anonymous), with +1 buttons."""
     assert ctx.office is not None
-    session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+    session = clubs.next_klub(ctx.db, ctx.office.id, ctx.now)
     ranked = questions.agenda(ctx.db, ctx.office.id, session.id if session else None, public=True)[:8]
     buttons = tuple(
         (Button(ctx.t("question.button_vote", number=q.id), f"/voter {q.id}"),)
@@ -248,7 +275,7 @@ def agenda_preview(ctx: Ctx, session: Session) -> list[str]:
 def _session_arg(ctx: Ctx, word: str) -> Session | list[Reply] | None:
     assert ctx.office is not None
     if not word:
-        return clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+        return clubs.next_klub(ctx.db, ctx.office.id, ctx.now)
     number = _number(word)
     found = clubs.find(ctx.db, ctx.office.id, number) if number is not None else None
     return found if found is not None else ctx.say("klub.unknown", number=word)
@@ -327,16 +354,7 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
 def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     word = args.strip()
-    if word:
-        session = _session_arg(ctx, word)
-    else:
-        past = ctx.db.scalars(
-            select(Session)
-            .where(Session.office_id == ctx.office.id, Session.starts_at <= ctx.now, Session.status != "cancelled")
-            .order_by(Session.starts_at.desc())
-            .limit(1)
-        )
-        session = next(iter(past), None)
+    session = _session_arg(ctx, word) if word else questions.latest_reported_klub(ctx.db, ctx.office.id, ctx.now)
     if isinstance(session, list):
         return session
     if session is None:
@@ -352,11 +370,11 @@ def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     audit.record(
         ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
     )
-    return ctx.say("question.report_sent", count=len(answered), groups=sent)
+    return ctx.say("question.report_sent", count=len(answered), groups=sent, session=_session_label(ctx, session.id))
 
 
 COMMANDS = [
-    Command("question", ("ask",), Role.PROVIDER, "any", question, usage="[anonyme] <texte>"),
+    Command("question", ("ask",), Role.PROVIDER, "any", question, usage="[anonyme] [n° séance] <texte>"),
     Command("questions", ("list",), Role.PROVIDER, "any", questions_list),
     Command("voter", ("vote",), Role.PROVIDER, "any", voter, usage="n°"),
     Command("mesquestions", ("myquestions",), Role.PROVIDER, "any", mesquestions),

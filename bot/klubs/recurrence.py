@@ -1,0 +1,155 @@
+"""Recurrence in the office's words: « 1er lundi du mois », « dernier mardi » -> RRULE, expanded on the wall clock."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from bot.klubs.errors import ClubError
+from bot.timefmt import localize
+
+LOCAL_FMT = "%Y-%m-%dT%H:%M"
+
+
+class _Series(Protocol):
+    """What expanding needs of a series: its rule and its first local start."""
+
+    rrule: str
+    start_local: str
+
+
+_ORDINALS = {
+    "1er": 1,
+    "1re": 1,
+    "premier": 1,
+    "première": 1,
+    "1": 1,
+    "2e": 2,
+    "deuxième": 2,
+    "2": 2,
+    "3e": 3,
+    "troisième": 3,
+    "3": 3,
+    "4e": 4,
+    "quatrième": 4,
+    "4": 4,
+    "dernier": -1,
+    "dernière": -1,
+}
+_WEEKDAYS = {
+    "lundi": "MO",
+    "mardi": "TU",
+    "mercredi": "WE",
+    "jeudi": "TH",
+    "vendredi": "FR",
+    "samedi": "SA",
+    "dimanche": "SU",
+}
+_MONTHS = [
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
+]
+
+
+def _plain(word: str) -> str:
+    return word.lower().replace("é", "e").replace("è", "e").replace("û", "u").replace("ô", "o")
+
+
+def _month(word: str) -> int:
+    w = _plain(word.strip())
+    for i, name in enumerate(_MONTHS, start=1):
+        if name == w or (len(w) >= 3 and name.startswith(w)):
+            return i
+    raise ClubError("klub.bad_month", text=word)
+
+
+_FILLER = ({"du", "mois"}, {"de", "tous", "les", "mois"}, {"par", "mois"}, {"de", "mois"})
+
+
+def _recurrence_words(when: str) -> list[str]:
+    """« le 1er lundi du mois » -> ["1er", "lundi"]; « 2ème jeudi » -> ["2e", "jeudi"]; « chaque mardi » -> tous les."""
+    words = when.lower().replace("’", "'").replace("chaque", "tous les").split()
+    if words and words[0] in ("le", "la", "les") and len(words) > 2:
+        words = words[1:]
+    if len(words) > 2 and words[0] in _ORDINALS and set(words[2:]) in _FILLER:
+        words = words[:2]
+    if words and words[0] not in _ORDINALS:
+        # 2ème, 2eme, 3ème: the same ordinal as 2e, 3e.
+        for suffix in ("ème", "eme", "ième", "ieme"):
+            if words[0].endswith(suffix) and words[0][: -len(suffix)].isdigit():
+                words[0] = words[0][: -len(suffix)] + "e"
+    return words
+
+
+def french_rrule(when: str, months: str | None = None) -> str:
+    """« 1er jeudi » (+ « octobre-avril ») -> FREQ=MONTHLY;BYDAY=1TH;BYMONTH=10,11,12,1,2,3,4.
+
+    « chaque mardi » -> FREQ=WEEKLY;BYDAY=TU. Anything else: the ANT can give a raw RRULE.
+    """
+    words = _recurrence_words(when)
+    if len(words) == 2 and words[0] in _ORDINALS and words[1] in _WEEKDAYS:
+        rule = f"FREQ=MONTHLY;BYDAY={_ORDINALS[words[0]]}{_WEEKDAYS[words[1]]}"
+    elif len(words) == 3 and words[:2] == ["tous", "les"] and words[2].rstrip("s") in _WEEKDAYS:
+        rule = f"FREQ=WEEKLY;BYDAY={_WEEKDAYS[words[2].rstrip('s')]}"
+    else:
+        raise ClubError("klub.bad_recurrence", text=when)
+    if months:
+        first, _, last = months.partition("-")
+        a, b = _month(first), _month(last or first)
+        span = list(range(a, b + 1)) if a <= b else [*range(a, 13), *range(1, b + 1)]
+        rule += ";BYMONTH=" + ",".join(str(m) for m in span)
+    return rule
+
+
+def with_until(rrule_text: str, last_day: date) -> str:
+    """The series ends on `last_day` (local, inclusive); a rule that already says when it ends is refused."""
+    text = rrule_text.strip().removeprefix("RRULE:")
+    if any(part.split("=")[0].upper() in ("UNTIL", "COUNT") for part in text.split(";")):
+        raise ClubError("klub.until_twice")
+    return f"{text};UNTIL={last_day.strftime('%Y%m%d')}T235959"
+
+
+def _rule(rrule_text: str, start_local: datetime):  # type: ignore[no-untyped-def]
+    text = rrule_text.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    if not text.upper().startswith("FREQ="):
+        raise ClubError("klub.bad_rrule", text=rrule_text)
+    try:
+        return rrulestr(text, dtstart=start_local)
+    except (ValueError, TypeError) as exc:
+        raise ClubError("klub.bad_rrule", text=rrule_text) from exc
+
+
+def local_occurrences(series: _Series, after: datetime, before: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST."""
+    start_local = datetime.strptime(series.start_local, LOCAL_FMT)
+    rule = _rule(series.rrule, start_local)
+    lo = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    hi = before.astimezone(zone).replace(tzinfo=None)
+    out = []
+    for naive in rule.between(lo, hi, inc=True):
+        aware = naive.replace(tzinfo=zone, fold=0)
+        if after <= aware <= before:
+            out.append(aware)
+    return out
+
+
+def check_series_times(rrule_text: str, start_local: datetime, zone: ZoneInfo) -> None:
+    """Refuse a series whose wall-clock time falls in a clock-change gap or overlap in the next two years."""
+    rule = _rule(rrule_text, start_local)
+    for naive in rule.between(start_local, start_local + timedelta(days=730), inc=True):
+        localize(naive, zone)
