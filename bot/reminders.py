@@ -15,14 +15,15 @@ import bisect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
-from bot import clubs
+from bot import clubs, membership
 from bot.config import OfficeConfig, parse_duration
 from bot.messages import ChatRef, OutMessage
 from bot.notify import group_chat, person_chat
@@ -122,10 +123,11 @@ class Reminders:
                     candidates.append(
                         (f"alert:{rem.low_attendance}@{stamp}", f"group:{gid}", parse_duration(rem.low_attendance))
                     )
+            zone = ZoneInfo(office.timezone)
             for key, rcpt, delta in candidates:
                 if (s.id, key, rcpt) in done:
                     continue
-                items.append(Item(s.starts_at - delta, s.id, key, rcpt))
+                items.append(Item(due_at(s.starts_at, delta, zone), s.id, key, rcpt))
         items.sort()
         return items
 
@@ -148,11 +150,13 @@ class Reminders:
             return 0
         grace = {o.id: parse_duration(o.reminders.grace) for o in self.app.config.offices}
         ready: list[OutMessage] = []
+        dropped: list[Item] = []
         with self.app.sessions() as db:
             for item in due:
-                message = self._fire(db, item, now, grace)
+                message = self._fire(db, item, now, grace, dropped)
                 if message is not None:
                     ready.append(message)
+            ready.extend(drop_notices(self.app, db, dropped, now, grace))
             # Claims are committed before anything is handed to an adapter: a crash in between loses
             # nothing (claims without acknowledgement are taken over after the lease).
             db.commit()
@@ -162,7 +166,9 @@ class Reminders:
 
     # -- one item -------------------------------------------------------------------------------------
 
-    def _fire(self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta]) -> OutMessage | None:
+    def _fire(
+        self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta], dropped: list[Item]
+    ) -> OutMessage | None:
         session = db.get(Session, item.session_id)
         if session is None or session.status not in clubs.ACTIVE:
             return None
@@ -172,6 +178,7 @@ class Reminders:
         late = now - item.due_at
         if late > grace.get(session.office_id, timedelta(0)):
             if self._claim(db, item, now, "dropped"):
+                dropped.append(item)
                 log.warning(
                     "rappel abandonné (retard %s) : séance %s, %s, %s",
                     late,
@@ -262,3 +269,39 @@ class Reminders:
                 .where(Delivery.id == message.ledger_id)
                 .values(status="sent", sent_at=self.app.clock.now())
             )
+
+
+def due_at(starts_at: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
+    """When a reminder is due. Whole days are local days (J-7 of an 18:30 session is at 18:30 on the
+    office's clock, even across a clock change); hours and minutes are absolute (H-2 is two real hours)."""
+    days, rest = timedelta(days=offset.days), offset - timedelta(days=offset.days)
+    if not days:
+        return starts_at - rest
+    wall = starts_at.astimezone(zone).replace(tzinfo=None) - days
+    # A wall time skipped by a clock change is read on the old offset (fold=0), like dateutil does.
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC) - rest
+
+
+def drop_notices(
+    app: App, db: Db, dropped: list[Item], now: datetime, grace: dict[str, timedelta]
+) -> list[OutMessage]:
+    """Reminders dropped for lateness are told to the office's team group: what was not sent, and why.
+
+    One message per session and offset (a private reminder to twelve people is one line), sent once:
+    only a reminder whose drop was just recorded in the ledger is here."""
+    from bot.handlers import clubs as views  # the wording lives with the chat handlers
+
+    by_session: dict[int, dict[str, list[Item]]] = {}
+    for item in dropped:
+        offset = item.offset_key.split("@", 1)[0]
+        by_session.setdefault(item.session_id, {}).setdefault(offset, []).append(item)
+    out: list[OutMessage] = []
+    for session_id, offsets in sorted(by_session.items()):
+        session = db.get(Session, session_id)
+        if session is None:
+            continue
+        late = now - min(i.due_at for items in offsets.values() for i in items)
+        reply = views.dropped_reply(app, db, session, offsets, late, grace.get(session.office_id, timedelta(0)))
+        for group in membership.office_groups(db, session.office_id, "equipe", app.platforms):
+            out.append(OutMessage(group_chat(group), reply))
+    return out

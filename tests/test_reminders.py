@@ -113,10 +113,19 @@ def test_missed_beyond_grace_is_dropped_and_logged(
     app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
     with caplog.at_level(logging.WARNING, logger="bot.reminders"):
         app.tick()
-    assert deliver(app) == []
+    sent = deliver(app)
+    # Not the reminder: one notice in the team group saying what was not sent and why.
+    assert [m.chat.chat_id for m in sent] == ["ot-trois-vallees:equipe"]
+    assert "Rappels non envoyés pour la séance n°" in sent[0].reply.text and "J-7 dans le groupe" in sent[0].reply.text
+    assert "7 h de retard (délai accepté : 6 h)" in sent[0].reply.text
     assert "rappel abandonné" in caplog.text
     assert ledger(app)["group:7d:group:6:dropped"] == 1
+    # Told once: a restart does not tell the team again.
     app.close()
+    again = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    again.tick()
+    assert deliver(again) == []
+    again.close()
 
 
 def test_claim_without_acknowledgement_is_taken_over_after_the_lease(

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session as Db
 
 from bot import audit, clubs, notify
 from bot.clubs import ClubError
 from bot.commands import Command
+from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, esc, t
 from bot.klubs import changes
 from bot.messages import Button, Reply
 from bot.roles import Role
 from bot.storage.tables import Person, Question, Session
-from bot.timefmt import TimeInputError, fmt_delay, fmt_when, parse_local
+from bot.timefmt import TimeInputError, fmt_delay, fmt_duration, fmt_offset, fmt_when, parse_local
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -86,6 +87,30 @@ def reminder_reply(app: App, db: Db, session: Session, kind: str, offset: timede
     return Reply(
         Safe(t(lang, "klub.reminder_group", delay=delay) + "\n" + card), buttons=register_buttons(lang, session)
     )
+
+
+def dropped_reply(
+    app: App, db: Db, session: Session, offsets: dict[str, list[Any]], late: timedelta, grace: timedelta
+) -> Reply:
+    """For the team: the reminders of one session that went unsent because they were too late."""
+    lang = app.config.language
+    parts = []
+    for offset_key, items in sorted(offsets.items()):
+        kind, _, offset = offset_key.partition(":")
+        name = fmt_offset(parse_duration(offset), lang)
+        parts.append(t(lang, f"klub.dropped_{kind}", offset=name, count=len(items)))
+    zone = clubs.zone_of(db, session.office_id)
+    text = t(
+        lang,
+        "klub.dropped",
+        number=session.id,
+        title=session.title,
+        when=fmt_when(session.starts_at, zone, lang),
+        what=Safe(" ; ".join(parts) if lang == "fr" else "; ".join(parts)),
+        late=fmt_duration(late, lang),
+        grace=fmt_duration(grace, lang),
+    )
+    return Reply(text)
 
 
 # -- provider commands --------------------------------------------------------------------------------
