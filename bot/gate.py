@@ -57,6 +57,11 @@ def normalise_code(text: str) -> str:
     return _NOT_CODE.sub("", text).upper()
 
 
+def well_formed(normal: str) -> bool:
+    """A normalised code has the length and the alphabet of the codes Klub makes."""
+    return len(normal) == CODE_LENGTH and all(c in ALPHABET for c in normal)
+
+
 def format_code(code: str) -> str:
     """For reading and retyping: ABCD-EFGH-JKMN."""
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
@@ -161,7 +166,7 @@ def create_invite(
 
 # -- redeeming a code ---------------------------------------------------------------------------------
 
-Outcome = Literal["linked", "rate_limited", "unknown", "expired", "used", "other_account"]
+Outcome = Literal["linked", "rate_limited", "malformed", "unknown", "expired", "used", "other_account"]
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,11 @@ def redeem(db: Session, platform: str, user_id: str, code: str, now: datetime) -
         return Redemption("rate_limited", retry_at=retry_at)
     who = f"{platform}:{user_id}"
     normal = normalise_code(code)
-    invite = db.scalar(select(Invite).where(Invite.code_hash == hash_code(normal))) if normal else None
+    if not well_formed(normal):
+        # A typo in the shape (too short, a letter that codes never hold) cannot be a guess at a real
+        # code: it is explained, and does not count toward the lock-out.
+        return Redemption("malformed")
+    invite = db.scalar(select(Invite).where(Invite.code_hash == hash_code(normal)))
     person = db.get(Person, invite.person_id) if invite is not None else None
     if invite is None or person is None or person.erased_at is not None:
         return _failed(db, platform, user_id, now, "unknown")

@@ -28,6 +28,7 @@ def register(sub: Any) -> None:
     ):
         q = qsub.add_parser(name, help=help_)
         q.add_argument("--office", required=True, help="identifiant de l'office")
+        q.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
         q.add_argument("--from", dest="start", help="depuis cette date (AAAA-MM-JJ, incluse)")
         q.add_argument("--to", dest="end", help="jusqu'à cette date (AAAA-MM-JJ, incluse)")
         q.add_argument("--status", action="append", choices=questions.STATUSES, help="statut (répétable)")
@@ -42,7 +43,7 @@ def _open(args: argparse.Namespace) -> tuple[App, LogFilter]:
     config = load(args)
     if args.office not in {o.id for o in config.offices}:
         raise CliError(f"office « {args.office} » inconnu (offices : {', '.join(o.id for o in config.offices)})")
-    app = bootstrap(config, clock=SystemClock(), platforms=())
+    app = bootstrap(config, clock=SystemClock(), database_url=args.db or config.database.url, platforms=())
     try:
         with app.sessions() as db:
             zone = clubs.zone_of(db, args.office)

@@ -22,7 +22,8 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
         # Not consumed: the code stays valid, but it should not travel through groups.
         return ctx.say("gate.code_in_private")
     user = ctx.incoming.user
-    result = gate.redeem(ctx.db, user.platform, user.user_id, args.split()[0], ctx.now)
+    # The whole argument: a code read aloud gets typed with spaces (« ABCD EFGH JKMN »).
+    result = gate.redeem(ctx.db, user.platform, user.user_id, args, ctx.now)
     if result.outcome == "rate_limited":
         assert result.retry_at is not None
         minutes = max(1, math.ceil((result.retry_at - ctx.now).total_seconds() / 60))
@@ -30,6 +31,12 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
     if result.outcome == "other_account":
         assert result.person is not None
         return ctx.say("gate.other_account", name=result.person.name)
+    if result.outcome == "malformed":
+        typed = gate.normalise_code(args)
+        strange = sorted({c for c in typed if c not in gate.ALPHABET})
+        if strange:
+            return ctx.say("gate.code_bad_characters", characters=" ".join(strange))
+        return ctx.say("gate.code_malformed", length=len(typed), expected=gate.CODE_LENGTH)
     if result.outcome != "linked":
         return ctx.say(f"gate.code_{result.outcome}")
     person = result.person

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot import audit, clubs, notify, questions
 from bot.commands import Command
 from bot.core import Ctx
-from bot.handlers.faq import _chat_kind
+from bot.handlers.faq import _chat_kind, in_french_note
 from bot.i18n import Safe, esc
 from bot.messages import Button, Reply
 from bot.questions import QuestionError
@@ -102,9 +102,7 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
             anonymous=anonymous,
             platform=ctx.incoming.chat.platform,
             chat_kind=_chat_kind(ctx),
-            entry=best.entry.id if best and result.answered else None,
             score=best.score if best else None,
-            theme=best.entry.theme if best and result.answered else None,
             session=named,
         )
     except QuestionError as exc:
@@ -129,7 +127,9 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
         )
         replies.append(Reply(ctx.t("question.similar", number=other.id, text=other.text), buttons=buttons))
     elif best is not None and result.answered and not result.suggestions:
-        body = faq.render(best.entry, ctx.lang)
+        # Logged as the proposed tutorial only now that it is shown.
+        q.matched_entry, q.theme = best.entry.id, best.entry.theme
+        body = Safe(in_french_note(ctx) + faq.render(best.entry, ctx.lang))
         buttons = (
             (
                 Button(ctx.t("question.button_solved"), f"/resolu {q.id}"),
