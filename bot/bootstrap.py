@@ -17,6 +17,7 @@ from bot.commands import Command, CommandTable
 from bot.config import Config
 from bot.core import Core, Ctx
 from bot.faqchat import Faq
+from bot.klubs.changes import Leftovers
 from bot.messages import Reply
 from bot.outbox import Outbox
 from bot.reminders import Reminders
@@ -123,4 +124,5 @@ def bootstrap(
     app.reminders = Reminders(app)
     app.tickers.append(app.reminders)
     app.tickers.append(clubs.Horizon(app))
+    app.tickers.append(Leftovers(app.sessions))
     return app

@@ -355,15 +355,16 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
 def _tell_askers(ctx: Ctx, cancelled: Session, target: Session | None, moved: list[Question]) -> None:
     """Each asker hears once, in private, where their questions went (anonymous or not: it is their own)."""
     zone = clubs.zone_of(ctx.db, cancelled.office_id)
-    numbers: dict[int, list[str]] = {}
+    numbers: dict[int, list[int]] = {}
     for q in moved:
         if q.person_id is not None:
-            numbers.setdefault(q.person_id, []).append(f"n°{q.id}")
-    for person_id, nums in numbers.items():
+            numbers.setdefault(q.person_id, []).append(q.id)
+    for person_id, ids in numbers.items():
         person = ctx.db.get(Person, person_id)
         if person is None:
             continue
         lang = person.language or ctx.app.config.language
+        nums = [t(lang, "klub.question_ref", number=n) for n in ids]
         if target is not None:
             text = t(
                 lang,

@@ -13,7 +13,7 @@ from bot.core import Ctx
 from bot.handlers.clubs import _changed, _fail, _target, describe, tell_promoted
 from bot.i18n import Safe
 from bot.klubs import changes
-from bot.klubs.recurrence import french_rrule, with_until
+from bot.klubs.recurrence import french_rrule, season_end, with_until
 from bot.messages import Reply
 from bot.roles import Role
 from bot.timefmt import TimeInputError, parse_date, parse_local, parse_time
@@ -101,9 +101,11 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         if "quand" not in opts and "rrule" not in opts:
             raise ClubError("klub.missing_when")
         rule = opts["rrule"] if "rrule" in opts else french_rrule(opts["quand"], opts.get("mois"))
+        first_day = parse_date(opts["debut"]) if "debut" in opts else ctx.now.astimezone(zone).date()
         if "fin" in opts:
             rule = with_until(rule, parse_date(opts["fin"]))
-        first_day = parse_date(opts["debut"]) if "debut" in opts else ctx.now.astimezone(zone).date()
+        elif "mois" in opts and "rrule" not in opts:
+            rule = with_until(rule, season_end(opts["mois"], first_day))
         start_local = datetime.combine(first_day, parse_time(opts["heure"]))
         series = clubs.create_series(ctx.db, ctx.office.id, spec, rule, start_local, ctx.now)
     except (ClubError, TimeInputError) as exc:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
@@ -114,3 +115,51 @@ def carry_questions(db: Db, session: Session, now: datetime) -> tuple[Session | 
         questions.event(db, q, now, "moved", None, f"séance {session.id} annulée -> {target.id if target else '—'}")
     db.flush()
     return target, moved
+
+
+LEFTOVER_AFTER = timedelta(days=7)  # time for the ANT to mark what was answered at a session
+
+
+def carry_leftovers(db: Db, now: datetime) -> int:
+    """Open questions of a session held more than a week ago were not dealt with: they join its
+    successor's agenda (the next of the series, else the next Klub) instead of vanishing from view."""
+    held = db.scalars(
+        select(Session)
+        .where(
+            Session.status.in_(clubs.ACTIVE),
+            Session.starts_at <= now - LEFTOVER_AFTER,
+            Session.id.in_(select(Question.session_id).where(Question.status == "open")),
+        )
+        .order_by(Session.starts_at, Session.id)
+    )
+    moved = 0
+    for session in list(held):
+        target = successor(db, session, now)
+        if target is None:
+            continue  # nothing planned yet: they stay where they are until there is
+        for q in db.scalars(select(Question).where(Question.session_id == session.id, Question.status == "open")):
+            q.session_id, q.updated_at = target.id, now
+            questions.event(db, q, now, "moved", None, f"non traitée à la séance {session.id} -> {target.id}")
+            moved += 1
+    db.flush()
+    return moved
+
+
+class Leftovers:
+    """Checks once a day for questions left open on sessions held a week ago."""
+
+    def __init__(self, sessions: Callable[[], Db]) -> None:
+        self.sessions = sessions
+        self._last: datetime | None = None
+
+    def next_due(self, now: datetime) -> datetime | None:
+        return None  # rides along with the other tickers
+
+    def tick(self, now: datetime) -> int:
+        if self._last is not None and now - self._last < timedelta(days=1):
+            return 0
+        self._last = now
+        with self.sessions() as db:
+            moved = carry_leftovers(db, now)
+            db.commit()
+        return moved

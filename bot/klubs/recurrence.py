@@ -114,6 +114,25 @@ def french_rrule(when: str, months: str | None = None) -> str:
     return rule
 
 
+def season_end(months: str, first_day: date) -> date:
+    """« octobre-avril » from 15 September 2026 -> 30 April 2027: the last day of the season's last month.
+
+    A season typed in months is that season: next year's is planned again (and would otherwise double
+    the sessions of a series already planned for it)."""
+    first, _, last = months.partition("-")
+    a, b = _month(first), _month(last or first)
+    # The season starts at its first month on or after first_day (this year's if we are inside it).
+    start_year = first_day.year
+    inside = (a <= first_day.month <= b) if a <= b else (first_day.month >= a or first_day.month <= b)
+    if inside and a > b and first_day.month <= b:
+        start_year -= 1
+    elif not inside and first_day.month > a:
+        start_year += 1
+    end_year = start_year if a <= b else start_year + 1
+    following = date(end_year + (b == 12), b % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
 def with_until(rrule_text: str, last_day: date) -> str:
     """The series ends on `last_day` (local, inclusive); a rule that already says when it ends is refused."""
     text = rrule_text.strip().removeprefix("RRULE:")
