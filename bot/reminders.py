@@ -276,7 +276,7 @@ def due_at(starts_at: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
     office's clock, even across a clock change); hours and minutes are absolute (H-2 is two real hours)."""
     days, rest = timedelta(days=offset.days), offset - timedelta(days=offset.days)
     if not days:
-        return starts_at - rest
+        return starts_at.astimezone(UTC) - rest  # in UTC: aware arithmetic in a zone is wall-clock arithmetic
     wall = starts_at.astimezone(zone).replace(tzinfo=None) - days
     # A wall time skipped by a clock change is read on the old offset (fold=0), like dateutil does.
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC) - rest

@@ -224,3 +224,37 @@ def test_an_adapter_that_gives_up_is_never_retried(config: Config, clock: Manual
     assert app.outbox.drain("console") == []
     assert ledger(app)["group:7d:group:6:uncertain"] == 1
     app.close()
+
+
+def test_day_offsets_are_local_days_and_hour_offsets_are_absolute() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.reminders import due_at
+
+    paris_zone = ZoneInfo("Europe/Paris")
+    spring = paris("2027-04-01 18:30")  # summer time; J-7 falls in winter time
+    assert due_at(spring, timedelta(days=7), paris_zone) == paris("2027-03-25 18:30")
+    autumn = paris("2026-10-29 18:30")  # winter time; J-7 falls in summer time
+    assert due_at(autumn, timedelta(days=7), paris_zone) == paris("2026-10-22 18:30")
+    # Hours are real hours, even across the night of the change.
+    assert due_at(paris("2027-03-28 12:00"), timedelta(hours=12), paris_zone) == paris("2027-03-27 23:00")
+    # A mixed offset: the days on the wall clock, then the hours.
+    assert due_at(spring, timedelta(days=7, hours=2), paris_zone) == paris("2027-03-25 16:30")
+
+
+@pytest.mark.parametrize(
+    ("offset", "fr", "en"),
+    [
+        (timedelta(minutes=30), "dans 30 minutes", "in 30 minutes"),
+        (timedelta(minutes=2), "dans 2 minutes", "in 2 minutes"),
+        (timedelta(minutes=90), "dans 1 h 30", "in 1 h 30"),
+        (timedelta(hours=2), "dans 2 heures", "in 2 hours"),
+        (timedelta(hours=1), "dans 1 heure", "in 1 hour"),
+        (timedelta(days=1), "demain", "tomorrow"),
+        (timedelta(days=7), "dans 7 jours", "in 7 days"),
+    ],
+)
+def test_reminder_delays_read_as_people_say_them(offset: timedelta, fr: str, en: str) -> None:
+    from bot.timefmt import fmt_delay
+
+    assert (fmt_delay(offset), fmt_delay(offset, "en")) == (fr, en)

@@ -84,13 +84,13 @@ def _recurrence_words(when: str) -> list[str]:
     words = when.lower().replace("’", "'").replace("chaque", "tous les").split()
     if words and words[0] in ("le", "la", "les") and len(words) > 2:
         words = words[1:]
-    if len(words) > 2 and words[0] in _ORDINALS and set(words[2:]) in _FILLER:
-        words = words[:2]
     if words and words[0] not in _ORDINALS:
         # 2ème, 2eme, 3ème: the same ordinal as 2e, 3e.
         for suffix in ("ème", "eme", "ième", "ieme"):
             if words[0].endswith(suffix) and words[0][: -len(suffix)].isdigit():
                 words[0] = words[0][: -len(suffix)] + "e"
+    if len(words) > 2 and words[0] in _ORDINALS and set(words[2:]) in _FILLER:
+        words = words[:2]
     return words
 
 
