@@ -17,6 +17,7 @@ from bot.commands import Command, CommandTable
 from bot.config import Config
 from bot.core import Core, Ctx
 from bot.faqchat import Faq
+from bot.klubs import seeding
 from bot.klubs.changes import Leftovers
 from bot.messages import Reply
 from bot.outbox import Outbox
@@ -116,13 +117,13 @@ def bootstrap(
     try:
         with app.sessions.begin() as db:
             membership.sync_config(db, config, now)
-            clubs.sync_config_series(db, config, now)
+            seeding.sync_config_series(db, config, now)
             clubs.ensure_sessions(db, now)
     except Exception:
         engine.dispose()  # a config refused at start must not leave connections open
         raise
     app.reminders = Reminders(app)
     app.tickers.append(app.reminders)
-    app.tickers.append(clubs.Horizon(app))
+    app.tickers.append(seeding.Horizon(app))
     app.tickers.append(Leftovers(app.sessions))
     return app

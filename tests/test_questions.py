@@ -290,7 +290,7 @@ def _gap_topics(app: App) -> list[tuple[str, int, list[int]]]:
     from bot.faq.normalize import default_normalizer
 
     with app.sessions() as db:
-        found = questions.gaps(db, default_normalizer(), LogFilter(office_ids=(OFFICE,)))
+        found = drafts.gaps(db, default_normalizer(), LogFilter(office_ids=(OFFICE,)))
         return [(topic, n, [q.id for q in examples]) for topic, n, examples in found]
 
 
@@ -331,3 +331,23 @@ def test_gaps_are_the_same_whatever_the_hash_seed(app: App, tmp_path: Path) -> N
         runs.append(done.stdout)
     assert runs[0] == runs[1] == runs[2]
     assert "3 question(s)" in runs[0] and "2 question(s)" in runs[0]
+
+
+def test_a_question_goes_to_the_next_klub_unless_a_session_is_named(app: App) -> None:
+    from bot.storage.tables import Session
+
+    say(app, "camille-ant", '/klub titre="Atelier Canva" type=atelier date=2026-11-26 heure=14h', chat="equipe")
+    with app.sessions() as db:
+        workshop = db.scalars(select(Session).where(Session.kind == "atelier")).one().id
+    assert "« Klub numérique »" in plain(say(app, "gite-du-moulin", "/question Comment créer un visuel ?"))
+    assert "« Atelier Canva »" in plain(say(app, "gite-du-moulin", f"/question {workshop} Quel format pour un post ?"))
+    assert "« Atelier Canva »" in plain(say(app, "gite-du-moulin", f"/question anonyme n°{workshop} Et une story ?"))
+    # A question that starts with a number which is no session to come is a question.
+    told = plain(say(app, "gite-du-moulin", "/question 300 avis en un mois : comment répondre à tous ?"))
+    assert "« Klub numérique »" in told
+    with app.sessions() as db:
+        assert (
+            db.scalars(select(Question).order_by(Question.id.desc())).first().text
+            == "300 avis en un mois : comment répondre à tous ?"
+        )  # type: ignore[union-attr]
+    assert "Je ne trouve pas de séance n°99" in plain(say(app, "gite-du-moulin", "/question n°99 Une question"))

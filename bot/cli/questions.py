@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import audit, clubs, questions
+from bot import audit, clubs, drafts, questions
 from bot.bootstrap import App, bootstrap
 from bot.cli.common import CliError, load
 from bot.clock import SystemClock
@@ -120,7 +120,7 @@ def gaps(args: argparse.Namespace) -> int:
     app, flt = _open(args)
     try:
         with app.sessions() as db:
-            found = questions.gaps(db, default_normalizer(), flt)
+            found = drafts.gaps(db, default_normalizer(), flt)
             if not found:
                 print("Aucune question sans réponse sur cette période.")
                 return 0

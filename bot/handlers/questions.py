@@ -60,20 +60,25 @@ def _asker(ctx: Ctx, q: Question, reveal: bool) -> str:
 def _question_args(ctx: Ctx, args: str) -> tuple[bool, Session | None, str] | list[Reply]:
     """`[anonyme] [N] texte` in either order of the first two words: (anonymous, named session, text)."""
     words = args.strip().split(" ")
-    anonymous, number = False, None
+    anonymous, number, marked, typed = False, None, False, ""
     for _ in range(2):
         if words and words[0].lower() in ANON_WORDS and not anonymous:
             anonymous, words = True, words[1:]
         elif words and number is None and _number(words[0]) is not None:
-            number, words = _number(words[0]), words[1:]
-    text = " ".join(words)
+            marked = not words[0].isdigit()  # « n°12 », « #12 »: certainly a session
+            number, typed, words = _number(words[0]), words[0], words[1:]
     if number is None:
-        return anonymous, None, text
+        return anonymous, None, " ".join(words)
     assert ctx.office is not None
     session = clubs.find(ctx.db, ctx.office.id, number, clubs.audiences_for(ctx.role >= Role.STAFF))
+    open_ = session is not None and session.status != "cancelled" and session.starts_at > ctx.now
+    if not open_ and not marked and words:
+        # « /question 3 astuces pour Instagram ? »: a bare number that is no session to come is text.
+        return anonymous, None, " ".join([typed, *words])
+    text = " ".join(words)
     if session is None:
         return ctx.say("klub.unknown", number=number)
-    if session.status == "cancelled" or session.starts_at <= ctx.now:
+    if not open_:
         return ctx.say("question.session_closed", number=number)
     if not text.strip():
         return ctx.say("question.usage_for_session", number=number, title=session.title)
