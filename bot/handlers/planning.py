@@ -16,7 +16,7 @@ from bot.klubs import changes
 from bot.klubs.recurrence import french_rrule, season_end, with_until
 from bot.messages import Reply
 from bot.roles import Role
-from bot.timefmt import TimeInputError, parse_date, parse_local, parse_time
+from bot.timefmt import TimeInputError, fmt_day, localize, parse_date, parse_local, parse_time
 
 
 def _options(args: str) -> dict[str, str]:
@@ -125,7 +125,13 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         for s in clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=50, audiences=clubs.AUDIENCES)
         if s.series_id == series.id
     ]
-    lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=series.rrule)]
+    rule, _, until = series.rrule.partition(";UNTIL=")
+    zone = clubs.zone_of(ctx.db, ctx.office.id)
+    ends = ""
+    if until:
+        last = localize(datetime.strptime(until[:8], "%Y%m%d"), zone)
+        ends = " " + ctx.t("klub.series_until", day=fmt_day(last, zone, ctx.lang))
+    lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=rule, until=Safe(ends))]
     twins = clubs.skipped_duplicates(ctx.db, series, ctx.now)
     if twins:
         numbers = ", ".join(f"n°{s.id}" for s in twins)
