@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot import audit, clubs
 from bot.clubs import ClubError, SessionSpec
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.config import parse_duration
 from bot.core import Ctx
 from bot.handlers.clubs import _changed, _fail, _target, describe, tell_promoted
@@ -45,7 +45,9 @@ def _int(opts: dict[str, str], key: str) -> int | None:
 def klub_create(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None and ctx.person is not None
     if not args.strip():
-        return ctx.say("klub.create_usage")
+        from bot.handlers import klub_guide
+
+        return klub_guide.start(ctx)  # no arguments: the guided dialogue, step by step
     try:
         opts = _options(args)
         known = {
@@ -182,6 +184,24 @@ def modifier_seance(ctx: Ctx, args: str) -> list[Reply]:
 
 
 COMMANDS = [
-    Command("klub", ("new",), Role.ANT, "any", klub_create, usage="titre=… heure=… (date=… | quand=…)"),
-    Command("modifier-seance", ("edit-session",), Role.ANT, "any", modifier_seance, usage="n° places=… lieu=… lien=…"),
+    Command(
+        "klub",
+        ("new",),
+        Role.ANT,
+        "any",
+        klub_create,
+        usage="titre=… heure=… (date=… | quand=…)",
+        options=(Option("reglages", "settings", required=True),),
+        personal=True,
+    ),
+    Command(
+        "modifier-seance",
+        ("edit-session",),
+        Role.ANT,
+        "any",
+        modifier_seance,
+        usage="n° places=… lieu=… lien=…",
+        options=(Option("seance", "session", "session", required=True), Option("reglages", "settings", required=True)),
+        personal=True,
+    ),
 ]
