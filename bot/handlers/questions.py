@@ -406,11 +406,9 @@ COMMANDS = [
         "any",
         question,
         usage="[anonyme] [n° séance] <texte>",
-        options=(
-            Option("seance", "session", "session"),
-            Option("texte", "text", required=True),
-            Option("anonyme", "anonymous", "boolean", word="anonyme"),
-        ),
+        # A session is named inside the text (« n°12 … »): Discord puts required options first, and the
+        # text form wants the number before the question.
+        options=(Option("texte", "text", required=True), Option("anonyme", "anonymous", "boolean", word="anonyme")),
         personal=True,
     ),
     Command(
