@@ -260,7 +260,7 @@ def test_cli_draft_export_and_forget(app: App, tmp_path: Path, capsys: pytest.Ca
 
 def test_a_hesitation_logs_no_proposed_tutorial(app: App) -> None:
     # « Vouliez-vous dire… » offers titles, shows no tutorial: the log must not say one was proposed.
-    replies = say(app, "gite-du-moulin", "facebook")
+    replies = say(app, "gite-du-moulin", "mon wifi")
     assert "Vouliez-vous dire" in plain(replies)
     # A near-duplicate shown instead of the tutorial: not proposed either.
     say(app, "camping-les-pins", "/question Comment répondre aux avis négatifs sur Google ?")
