@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Adapter
 from adapters.render import to_plain
-from bot import membership
+from bot import instances, membership
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config, parse_duration
@@ -74,8 +74,11 @@ class ConsoleRunner:
         self.app = app if app is not None else self._boot()
 
     def _boot(self) -> App:
-        app = bootstrap(self.config, clock=self.clock, database_url=self.database_url, platforms=(PLATFORM,))
-        app.outbox.on_sent(lambda m: None)
+        app = bootstrap(
+            self.config, clock=self.clock, database_url=self.database_url, platforms=(PLATFORM,), instance=PLATFORM
+        )
+        # A restart resumes what the previous process had claimed and not printed: nothing is lost.
+        instances.recover(app.sessions, app.instance, self.clock.now())
         return app
 
     def close(self) -> None:
@@ -182,7 +185,7 @@ class ConsoleRunner:
             membership.link_identity(db, person, PLATFORM, slug, self.clock.now())
 
     def restart(self) -> None:
-        # Whatever was queued but not yet delivered dies with the process, like in real life.
+        # The outbox is durable: whatever was written and not yet delivered is delivered after the restart.
         self.app.close()
         self.app = self._boot()
         self.app.tick()  # a real start catches up at once: reminders missed while down, within grace
@@ -307,8 +310,8 @@ class ConsoleAdapter(Adapter):
             loop = asyncio.get_running_loop()
 
             def wake(platform: str) -> None:
-                if platform == PLATFORM:
-                    loop.call_soon(self.runner.flush)
+                if platform == PLATFORM:  # possibly from a worker thread (the scheduler)
+                    loop.call_soon_threadsafe(self.runner.flush)
 
             self.runner.app.outbox.listen(wake)
         self._task = asyncio.create_task(self._loop())

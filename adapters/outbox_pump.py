@@ -1,15 +1,19 @@
-"""One platform's share of the outbox: send each message once, acknowledge it, record give-ups.
+"""One platform's share of the durable outbox: claim rows, mark each sending, send it once, record it.
 
-Shared by the chat adapters. Only the sending itself is the platform's: a message is tried once, and a
-failure is recorded in the ledger (failed, or uncertain when it may have arrived) instead of retried —
-a reminder twice is worse than a reminder late, and never is decided by the ledger, not here.
+Shared by the chat adapters. Only the sending itself is the platform's: a row is claimed in batches
+(shared with the other instances), committed as 'sending' just before the call, tried once, and then
+recorded sent, failed, or uncertain when it may have arrived — never retried: a reminder twice is worse
+than a reminder late. The pump wakes when this process commits rows, and every `delivery.poll` seconds
+for rows written by other processes. Database calls run off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from bot.bootstrap import App
@@ -49,6 +53,12 @@ class OutboxPump:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listening = False
+        self._held: list[OutMessage] = []  # claimed by us and not yet sending: given back on stop
+        # One platform call in flight per instance and platform (fast-path replies and the batch take
+        # turns, one message each): a crash leaves at most one row uncertain.
+        self._sending = asyncio.Lock()
+        self.poll = app.config.delivery.poll
+        self.batch = app.config.delivery.batch
 
     def start(self) -> None:
         """Start draining in the running loop, beginning with whatever was queued before."""
@@ -73,29 +83,58 @@ class OutboxPump:
         self._task = None
 
     def _on_outbox(self, platform: str) -> None:
-        # May be called from another thread (a scheduler): wake the sender through the loop.
+        # May be called from another thread (a message handler, the scheduler): wake through the loop.
         if platform != self.platform or self._loop is None or self._loop.is_closed():
             return
         self._loop.call_soon_threadsafe(self._wake.set)
 
+    def wake(self) -> None:
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            # Rows written by another process wake nobody here: look every `poll` seconds anyway.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
             self._wake.clear()
-            if await self.flush() != (0, 0) and self._after_batch is not None:
-                self._after_batch()
             if self._closing:
                 return
+            try:
+                done = await self.flush()
+            except Exception:
+                log.exception("%s : lecture de la file d'envoi impossible", self.platform)
+                continue
+            if done != (0, 0) and self._after_batch is not None:
+                self._after_batch()
 
     async def flush(self) -> tuple[int, int]:
-        """Send what the outbox holds for this platform; returns (sent, given up)."""
+        """Send what the outbox holds for this platform, batch after batch; returns (sent, given up)."""
         sent = failed = 0
-        for message in self.app.outbox.drain(self.platform):
-            if await self._deliver(message):
-                sent += 1
-            else:
-                failed += 1
+        while not self._closing:
+            batch = await asyncio.to_thread(self.app.outbox.claim, self.platform, self.batch)
+            if not batch:
+                break
+            self._held = list(batch)
+            while self._held:
+                if self._closing:
+                    break
+                message = self._held.pop(0)
+                if await self.deliver_now(message):
+                    sent += 1
+                else:
+                    failed += 1
+            if self._held:  # stopping: what we hold and did not start goes back at once
+                await asyncio.to_thread(self.app.outbox.release, self._held)
+                self._held = []
         return sent, failed
+
+    async def deliver_now(self, message: OutMessage) -> bool:
+        """Send one claimed row (the fast path for replies, or a row of a batch): sending, call, sent."""
+        async with self._sending:
+            if not await asyncio.to_thread(self.app.outbox.mark_sending, message):
+                log.info("message %s repris par une autre instance : pas envoyé ici", message.ledger_id)
+                return False
+            return await self._deliver(message)
 
     async def _deliver(self, message: OutMessage) -> bool:
         where = message.chat.chat_id
@@ -107,21 +146,26 @@ class OutboxPump:
                 await self._send(message)
         except DeliveryUncertain as exc:
             log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
-            self.app.outbox.fail(message, "uncertain")
+            await self._give_up(message, "uncertain")
             return False
         except self._expected as exc:
             log.error("message de la file non envoyé dans %s : %s", where, exc)
-            self.app.outbox.fail(message, "failed")
+            await self._give_up(message, "failed")
             return False
         except Exception:
             log.exception("message de la file non envoyé dans %s", where)
-            self.app.outbox.fail(message, "failed")
+            await self._give_up(message, "failed")
             return False
         try:
-            self.app.outbox.ack(message)
+            await asyncio.to_thread(partial(self.app.outbox.ack, message, tell=False))
+            self.app.outbox.told_sent(message)
         except Exception:
             log.exception("accusé d'envoi en échec pour %s", where)
         return True
+
+    async def _give_up(self, message: OutMessage, outcome: str) -> None:
+        await asyncio.to_thread(partial(self.app.outbox.fail, message, outcome, tell=False))
+        self.app.outbox.told_failed(message, outcome)
 
 
 class _Sender(Protocol):
@@ -148,7 +192,7 @@ def deliver_pending(
     try:
         return asyncio.run(run())
     except unreachable as exc:
+        # The rows stay in the outbox: the running bot (or the next `klub run`) delivers them.
         pending = app.outbox.pending(platform)
-        app.outbox.drain(platform)
         log.error("%s injoignable : %s", platform, exc)
         return 0, pending

@@ -8,10 +8,12 @@ import importlib
 import logging
 import signal
 import sys
+from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, AdapterSetupError
 from adapters.console_adapter import ConsoleAdapter, ConsoleRunner, stdout_writer
+from bot import instances
 from bot.bootstrap import App, bootstrap
 from bot.clock import SystemClock
 from bot.config import Config
@@ -54,6 +56,17 @@ async def run(config: Config) -> int:
         print("Aucun adaptateur activé : activez telegram, discord ou le tableau de bord web dans la configuration,"
               " ou lancez « klub console ».", file=sys.stderr)  # fmt: skip
         return 2
+    # Before anything starts: our rows from a previous life (same instance name) are ours again now.
+    found = instances.recover(app.sessions, app.instance, app.clock.now())
+    if found:
+        log.warning(
+            "reprise après arrêt brutal : %d envoi(s) repris, %d incertain(s), %d message(s) reçu(s) à traiter",
+            found.released,
+            found.uncertain,
+            found.inbox,
+        )
+    await asyncio.to_thread(instances.beat, app.sessions, app.instance, platforms, app.clock.now())
+    heart = asyncio.create_task(_heartbeat(app, platforms), name="klub-heartbeat")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,20 +86,47 @@ async def run(config: Config) -> int:
         if config.web.enabled:
             web = importlib.import_module("bot.web")
             tasks.append(asyncio.create_task(web.serve(app)))
-        scheduler.start()
+        scheduler.start(catch_up=False)
+        tasks.append(asyncio.create_task(asyncio.to_thread(scheduler.run_due)))  # missed while down: now
         print(f"Klub est lancé ({', '.join(platforms) or 'web'}). Ctrl-C pour arrêter.", file=sys.stderr)
         await stop.wait()
     finally:
         scheduler.shutdown()
         for task in tasks:
             task.cancel()
+        # Stop taking work, finish what is in flight; then give back what we still hold, at once.
         for adapter in reversed(started):
             try:
                 await adapter.stop()
             except Exception:
                 log.exception("arrêt de l'adaptateur %s", adapter.name)
+        heart.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heart
+        try:
+            instances.leave(app.sessions, app.instance, app.clock.now())
+        except Exception:
+            log.exception("départ de l'instance %s non enregistré", app.instance)
         app.close()
     return 0
+
+
+async def _heartbeat(app: App, platforms: list[str]) -> None:
+    """Say we are alive; take over from instances that are not; pick up updates they left."""
+    cfg = app.config.delivery
+    dead_after = timedelta(seconds=cfg.dead_after)
+    while True:
+        await asyncio.sleep(cfg.heartbeat)
+        try:
+            now = app.clock.now()
+            await asyncio.to_thread(instances.beat, app.sessions, app.instance, platforms, now)
+            found = await asyncio.to_thread(instances.reap, app.sessions, app.instance, now, dead_after)
+        except Exception:
+            log.exception("battement de cœur de l'instance %s manqué", app.instance)
+            continue
+        if found.released or found.uncertain:
+            app.outbox.notify(*platforms)
+        app.inbox.released()  # released updates (a dead instance's, or a stopped one's) are taken
 
 
 async def _set_when(done: asyncio.Event, stop: asyncio.Event) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import os
 import re
@@ -51,6 +52,7 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
@@ -69,7 +71,8 @@ from adapters.telegram_render import (
 from bot import gate, membership
 from bot.bootstrap import App
 from bot.config import Config, TelegramConfig
-from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, pick_language, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from bot.inbox import Inbox
 from bot.messages import ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply, UserRef
 from bot.roles import Role
 from bot.storage.tables import Group
@@ -172,6 +175,26 @@ def _certainly_not_sent(exc: NetworkError) -> bool:
     return not isinstance(exc, TimedOut)  # the Bot API answered 5xx: the call was not carried out
 
 
+class InboxQueue(asyncio.Queue[object]):
+    """PTB's update queue, storing each update in the inbox before it is queued. Polling confirms an
+    update (the next getUpdates offset) and the webhook answers 200 only after `put` returned: nothing
+    acknowledged to Telegram lives only in memory."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            payload = item.to_json()
+            if not await asyncio.to_thread(self.inbox.store, PLATFORM, str(item.update_id), payload):
+                return  # sent again by Telegram: already handled, or queued from the inbox
+        await super().put(item)
+
+    async def requeue(self, item: Update) -> None:
+        await super().put(item)
+
+
 class TelegramAdapter(Adapter):
     name: ClassVar[str] = PLATFORM
 
@@ -191,10 +214,12 @@ class TelegramAdapter(Adapter):
         self.poll_timeout = poll_timeout
         self.sender = Sender(sleep=sleep, backoff=backoff)
         self.application: TgApplication | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.username = ""
         self.bot_id = 0
         self._join_links: dict[str, str] = {}
         self.pump = OutboxPump(app, PLATFORM, self._send_out, self.execute, expected=(TelegramError,))
+        self.queue = InboxQueue(app.inbox)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -207,6 +232,7 @@ class TelegramAdapter(Adapter):
             .base_url(base)
             .base_file_url(file_base)
             .rate_limiter(AIORateLimiter(max_retries=0))
+            .update_queue(self.queue)
             .build()
         )
 
@@ -224,6 +250,7 @@ class TelegramAdapter(Adapter):
         return application
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         application = await self.open()
         application.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & (filters.TEXT | filters.CAPTION), self._on_message)
@@ -231,9 +258,13 @@ class TelegramAdapter(Adapter):
         application.add_handler(CallbackQueryHandler(self._on_callback))
         application.add_handler(ChatJoinRequestHandler(self._on_join_request))
         application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+        # Last group: every update, whatever handled it (or none did), is closed in the inbox.
+        application.add_handler(TypeHandler(Update, self._on_handled), group=99)
         application.add_error_handler(self._on_error)
         await self.publish_commands()
         await application.start()
+        self.app.inbox.on_released(self._on_released)
+        await self.resume_inbox()  # stored before a crash and not handled: first, in order
         updater = application.updater
         assert updater is not None
         if self.cfg.mode == "webhook":
@@ -244,6 +275,26 @@ class TelegramAdapter(Adapter):
             )
         self.pump.start()
         log.info("Telegram : @%s connecté (%s)", self.username, self.cfg.mode)
+
+    async def resume_inbox(self) -> int:
+        """Queue the stored updates nobody holds (ours from before a restart, or a dead instance's)."""
+        if self.application is None or not self.application.running:
+            return 0  # stopping: whatever is left is taken by the next start or another instance
+        rows = await asyncio.to_thread(self.app.inbox.take, PLATFORM)
+        for _key, payload in rows:
+            update = Update.de_json(json.loads(payload), self.bot)
+            await self.queue.requeue(update)
+        if rows:
+            log.info("Telegram : %d message(s) reçu(s) avant l'arrêt repris", len(rows))
+        return len(rows)
+
+    def _on_released(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.resume_inbox()))
+
+    async def _on_handled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await asyncio.to_thread(self.app.inbox.finish, PLATFORM, str(update.update_id))
 
     def _webhook_args(self) -> dict[str, Any]:
         if not self.cfg.webhook_url:
@@ -263,14 +314,17 @@ class TelegramAdapter(Adapter):
         }
 
     async def stop(self) -> None:
-        await self.pump.stop()
+        """No new updates, the one being handled finishes (its replies sent), then the outbox sender
+        finishes its message and gives back the rest. Updates still queued are in the inbox: the next
+        start (or another instance) handles them."""
         application = self.application
+        if application is not None and application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application is not None and application.running:
+            await application.stop()
+        await self.pump.stop()
         if application is None:
             return
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
         await application.shutdown()
         self.application = None
 
@@ -364,7 +418,8 @@ class TelegramAdapter(Adapter):
             return
         incoming = self.incoming(message)
         if incoming is not None:
-            await self._answer(incoming, reply_to=None if incoming.chat.private else message.message_id)
+            reply_to = None if incoming.chat.private else message.message_id
+            await self._answer(incoming, reply_to=reply_to, key=str(update.update_id))
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -386,7 +441,7 @@ class TelegramAdapter(Adapter):
             via_button=True,
             message_id=str(query.message.message_id),
         )
-        await self._answer(incoming, reply_to=None)
+        await self._answer(incoming, reply_to=None, key=str(update.update_id))
 
     async def _on_join_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         request = update.chat_join_request
@@ -394,7 +449,8 @@ class TelegramAdapter(Adapter):
             return
         user = request.from_user
         try:
-            decision = gate.decide_join(
+            decision = await asyncio.to_thread(
+                gate.decide_join,
                 self.app,
                 PLATFORM,
                 str(request.chat.id),
@@ -444,34 +500,28 @@ class TelegramAdapter(Adapter):
             user=UserRef(PLATFORM, str(user.id), display_name=user.full_name, language=user.language_code),
             text="",
         )
-        await self._answer(incoming, reply_to=None)
+        await self._answer(incoming, reply_to=None, key=str(update.update_id))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("erreur Telegram non gérée : %r", context.error, exc_info=context.error)
 
-    async def _answer(self, incoming: Incoming, *, reply_to: int | None) -> None:
-        for reply in self.app.core.handle(incoming):
-            private = reply.private or incoming.chat.private
-            target = incoming.user.user_id if private else incoming.chat.chat_id  # private chat id = user id
-            try:
-                await self.deliver(target, reply, reply_to=None if private else reply_to)
-            except Forbidden:
-                if reply.private and not incoming.chat.private:
-                    lang = pick_language(incoming.user.language, self.app.config.language)
-                    instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "telegram.private_failed"))
-                    await self._try_deliver(incoming.chat.chat_id, instead, reply_to)
-                else:
-                    log.warning("Telegram refuse l'envoi dans %s", target)
+    async def _answer(self, incoming: Incoming, *, reply_to: int | None, key: str | None) -> None:
+        """The core runs off the event loop (polling, the outbox and other chats go on meanwhile); its
+        replies are outbox rows claimed by us, sent at once."""
+        messages = await asyncio.to_thread(
+            self.app.core.handle_stored,
+            incoming,
+            inbox_key=key,
+            reply_to=None if reply_to is None else str(reply_to),
+        )
+        for message in messages:
+            if message.ledger_id is not None:
+                await self.pump.deliver_now(message)
+                continue
+            try:  # the apology after a crash of the core: not a row
+                await self._send_out(message)
             except (TelegramError, DeliveryUncertain) as exc:
-                log.error("réponse non envoyée dans %s : %s", target, exc)
-            if reply.leave_chat and not incoming.chat.private:
-                # The one place an operator learns a new group's chat_id: say it in the log.
-                log.info(
-                    "Telegram : groupe non configuré %s (« %s ») quitté ; ajoutez ce chat_id à la configuration",
-                    incoming.chat.chat_id,
-                    incoming.chat.title,
-                )
-                await self._leave(incoming.chat.chat_id)
+                log.error("réponse non envoyée dans %s : %s", message.chat.chat_id, exc)
 
     async def _leave(self, chat_id: str) -> None:
         try:
@@ -558,7 +608,29 @@ class TelegramAdapter(Adapter):
         return await self.pump.flush()
 
     async def _send_out(self, message: OutMessage) -> None:
-        await self.deliver(message.chat.chat_id, message.reply)
+        chat, reply = message.chat, message.reply
+        reply_to = message.meta.get("reply_to")
+        reply_to_id = int(reply_to) if reply_to and not chat.private else None
+        try:
+            await self.deliver(chat.chat_id, reply, reply_to=reply_to_id)
+        except Forbidden:
+            fallback = message.meta.get("fallback_chat")
+            if fallback is not None:  # a private answer to someone who never opened the bot: say so
+                lang = message.meta.get("lang") or self.app.config.language
+                back = int(reply_to) if reply_to else None
+                # The core may have said what to post instead (a button pressed in a group: named).
+                instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "telegram.private_failed"))
+                await self._try_deliver(fallback, instead, back)
+            raise
+        finally:
+            if reply.leave_chat and not chat.private:
+                # The one place an operator learns a new group's chat_id: say it in the log.
+                log.info(
+                    "Telegram : groupe non configuré %s (« %s ») quitté ; ajoutez ce chat_id à la configuration",
+                    chat.chat_id,
+                    chat.title,
+                )
+                await self._leave(chat.chat_id)
 
     async def execute(self, action: MemberAction) -> None:
         chat_id, user_id = int(action.chat_id), int(action.user_id)

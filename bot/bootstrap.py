@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -21,6 +22,7 @@ from bot.diagnostic import Questionnaire, QuestionnaireError, load_questionnaire
 from bot.diagnostic.reminder import CampaignReminders
 from bot.dialogs import FlowHandler
 from bot.faqchat import Faq
+from bot.inbox import Inbox
 from bot.klubs import seeding
 from bot.klubs.changes import Leftovers
 from bot.messages import Reply
@@ -46,8 +48,9 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     outbox: Outbox
+    inbox: Inbox
     platforms: set[str]  # platforms with a running adapter: where the outbox can deliver
-    instance: str  # this process's name in the reminder ledger
+    instance: str  # this process's name on the outbox, inbox and heartbeat rows
     core: Core = field(init=False)
     reminders: Reminders = field(init=False)
     free_text_handler: FreeText | None = None
@@ -77,7 +80,8 @@ class App:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work for what time triggers: what it sends leaves only once the database committed."""
-        with self.outbox.transaction(), self.sessions.begin() as db:
+        # The rows it puts are written in this transaction; senders are woken once it committed.
+        with self.sessions() as db, self.outbox.transaction(db), db.begin():
             yield db
 
 
@@ -111,14 +115,28 @@ def bootstrap(
     if migrate:
         storage.upgrade(url)
     engine = storage.make_engine(url)
+    clock = clock or SystemClock()
+    sessions = storage.session_factory(engine)
+    delivery = config.delivery
+    # A stable name lets a restarted instance resume its own rows at once, without waiting for its old
+    # heartbeat to go stale; without one, the others take over after delivery.dead_after.
+    name = instance or delivery.instance or os.environ.get("KLUB_INSTANCE") or f"klub-{secrets.token_hex(4)}"
+    outbox = Outbox(
+        sessions,
+        clock,
+        name,
+        lease=timedelta(seconds=delivery.lease),
+        dead_after=timedelta(seconds=delivery.dead_after),
+    )
     app = App(
         config=config,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
-        sessions=storage.session_factory(engine),
-        outbox=Outbox(),
+        sessions=sessions,
+        outbox=outbox,
+        inbox=Inbox(sessions, clock, name),
         platforms=set(platforms),
-        instance=instance or f"klub-{secrets.token_hex(4)}",
+        instance=name,
     )
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)

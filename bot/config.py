@@ -240,6 +240,23 @@ class SeriesConfig(_Strict):
     until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # last possible day, local (AAAA-MM-JJ)
 
 
+class DeliveryConfig(_Strict):
+    """The durable outbox and inbox shared by every instance on one database (seconds)."""
+
+    instance: str | None = None  # this instance's stable name (else $KLUB_INSTANCE, else a random one)
+    heartbeat: float = Field(default=5.0, gt=0, le=300)  # how often an instance says it is alive
+    dead_after: float = Field(default=20.0, gt=0, le=600)  # silent this long: its claims are taken over
+    lease: float = Field(default=120.0, gt=0, le=3600)  # a claim by a process without heartbeat expires
+    poll: float = Field(default=2.0, gt=0, le=300)  # how often rows written by other instances are looked for
+    batch: int = Field(default=20, ge=1, le=1000)  # rows claimed at once
+
+    @model_validator(mode="after")
+    def _dead_after_heartbeats(self) -> DeliveryConfig:
+        if self.dead_after <= 2 * self.heartbeat:
+            raise ValueError("delivery.dead_after doit dépasser deux battements de cœur (delivery.heartbeat)")
+        return self
+
+
 class Config(_Strict):
     language: Literal["fr", "en"] = "fr"
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -251,6 +268,7 @@ class Config(_Strict):
     diagnostic: DiagnosticConfig = Field(default_factory=DiagnosticConfig)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:

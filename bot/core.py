@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot import clubs, discord_events, membership
 from bot.commands import Command, CommandTable
 from bot.i18n import Safe, pick_language, t
-from bot.messages import Incoming, Reply
+from bot.messages import ChatRef, Incoming, OutMessage, Reply
 from bot.roles import Role
 from bot.storage.tables import Group, Office, Person
 from bot.timefmt import fmt_when
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are refused with a clear answer rather than half-processed
 _COMMAND = re.compile(r"^/([^\s@/]+)(?:@\S*)?(?:\s+(.*))?$", re.DOTALL)
+# Hooks of the message being handled: one list per call, so that handlers running in parallel threads
+# (Core.handle runs off the event loop) never run each other's hooks.
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("klub_after_commit", default=None)
 
 
 @dataclass
@@ -63,29 +67,34 @@ class Core:
         self.app = app
         self.table = table
         self._told_unconfigured: set[tuple[str, str]] = set()
-        self._after_commit: list[Callable[[], None]] = []
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """One transaction per message: what the outbox gets is written into it, hooks run after commit."""
         db = self.app.sessions()
+        hooks: list[Callable[[], None]] = []
+        token = _AFTER_COMMIT.set(hooks)
         try:
-            with self.app.outbox.transaction():
+            with self.app.outbox.transaction(db):
                 yield db
                 db.commit()
         except Exception:
             db.rollback()
-            self._after_commit.clear()
+            hooks.clear()
             raise
         finally:
+            _AFTER_COMMIT.reset(token)
             db.close()
-        for hook in self._after_commit:
+        for hook in hooks:
             hook()
-        self._after_commit.clear()
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once the current message's transaction is committed (e.g. re-plan reminders)."""
-        if hook not in self._after_commit:
-            self._after_commit.append(hook)
+        hooks = _AFTER_COMMIT.get()
+        if hooks is None:
+            hook()  # outside a message (command line): nothing to wait for
+        elif hook not in hooks:
+            hooks.append(hook)
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence.
@@ -95,8 +104,56 @@ class Core:
                 return self._handle(db, incoming)
         except Exception:
             log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
-            lang = pick_language(incoming.user.language, self.app.config.language)
-            return [Reply(t(lang, "core.internal_error"), personal=True)]
+            return [self._apology(incoming)]
+
+    def handle_stored(
+        self, incoming: Incoming, *, inbox_key: str | None = None, reply_to: str | None = None
+    ) -> list[OutMessage]:
+        """Handle a message stored in the inbox: its replies become outbox rows claimed by this process
+        (it sends them at once), written with the state change and the inbox row marked handled, in one
+        transaction. A message already handled (a restart, another instance) gives nothing: once."""
+        platform = incoming.chat.platform
+        try:
+            with self._session() as db:
+                if inbox_key is not None and not self.app.inbox.mark_handled(db, platform, inbox_key):
+                    return []
+                addressed = self._addressed(incoming, self._handle(db, incoming), reply_to)
+                rows = [self.app.outbox.put_claimed(db, m) for m in addressed]
+                db.flush()
+                messages = [self._with_id(m, r.id) for m, r in zip(addressed, rows, strict=True)]
+            return messages
+        except Exception:
+            log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
+            # The apology is not a row: if the same failure repeats after a restart, so does the apology.
+            if inbox_key is not None:
+                self.app.inbox.finish(platform, inbox_key)
+            return self._addressed(incoming, [self._apology(incoming)], reply_to)
+
+    def _addressed(self, incoming: Incoming, replies: list[Reply], reply_to: str | None) -> list[OutMessage]:
+        """Where each reply goes: the chat, or the speaker's private chat (its id is the user id)."""
+        out: list[OutMessage] = []
+        lang = pick_language(incoming.user.language, self.app.config.language)
+        for reply in replies:
+            private = reply.private or incoming.chat.private
+            meta: dict[str, str] = {"lang": lang}
+            if private:
+                chat = ChatRef(incoming.chat.platform, incoming.user.user_id, private=True)
+                if not incoming.chat.private:
+                    meta["fallback_chat"] = incoming.chat.chat_id  # tell the group if private is refused
+            else:
+                chat = incoming.chat
+            if reply_to is not None:
+                meta["reply_to"] = reply_to
+            out.append(OutMessage(chat, reply, meta=meta))
+        return out
+
+    @staticmethod
+    def _with_id(message: OutMessage, row_id: int) -> OutMessage:
+        return OutMessage(message.chat, message.reply, ledger_id=row_id, meta=message.meta)
+
+    def _apology(self, incoming: Incoming) -> Reply:
+        lang = pick_language(incoming.user.language, self.app.config.language)
+        return Reply(t(lang, "core.internal_error"), personal=True)
 
     def personal(self, incoming: Incoming) -> bool:
         """Whether the answer to `incoming` will most likely be for the speaker alone, decided from the

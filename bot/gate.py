@@ -320,8 +320,8 @@ def decide_join(
             OutMessage(chat=ChatRef(g.platform, g.chat_id, title=g.title), reply=notice, meta={"kind": "gate"})
             for g in _staff_groups(db, app, group.office_id, platform)
         )
-    for message in notices:
-        app.outbox.put(message)
+        for message in notices:
+            app.outbox.put(message, db)  # with the decision and its audit line, in one transaction
     return JoinDecision(False, private, notices, reason)
 
 

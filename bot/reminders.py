@@ -1,39 +1,39 @@
-"""Reminders, exactly once: the database says what is due, the ledger says what was claimed and sent.
+"""Reminders, exactly once: the database says what is due, the outbox delivers it and is the ledger.
 
 The plan (what is due when) is rebuilt from the database at start and whenever sessions or
-registrations change. A due item is claimed by inserting its ledger row — unique on (session, offset,
-recipient), so of several instances exactly one wins — then handed to the outbox; the adapter's
-acknowledgement marks it sent. An item overdue by more than the office's grace period is dropped and
-logged instead. An adapter that gives up marks the row failed or uncertain (maybe delivered): neither is
-retried. A claim with no outcome at all (the process died between claim and send) is taken over after
-a lease, within the same grace period.
+registrations change. A due item becomes an outbox row — unique on (session, offset, recipient), so of
+several instances and restarts exactly one writes it — and from there it is delivered like any other
+message: claimed with a lease, marked sending, sent once; taken over from a dead instance within
+seconds. The row carries its grace: an item overdue by more than the office's grace period (when
+planned, or when recovery finally gets to it) is dropped and logged instead of sent late.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
 from bot import clubs, membership
 from bot.config import OfficeConfig, parse_duration
-from bot.messages import ChatRef, OutMessage
+from bot.messages import ChatRef, OutMessage, Reply
 from bot.notify import group_chat, person_chat
-from bot.storage.tables import Delivery, Group, Person, Registration, Session
+from bot.outbox import encode
+from bot.storage.tables import Group, OutboxRow, Person, Registration, Session
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)  # longer than any rate-limited broadcast takes
 REPLAN_EVERY = timedelta(minutes=5)  # other instances' changes are picked up at least this often
 
 
@@ -52,8 +52,7 @@ class Reminders:
         self._planned_at: datetime | None = None
         self._stale = True
         self._listeners: list[Callable[[], None]] = []
-        app.outbox.on_sent(self._mark_sent)
-        app.outbox.on_failed(self._mark_failed)
+        self._lock = threading.RLock()  # the scheduler and message handlers run in different threads
 
     # -- plan -----------------------------------------------------------------------------------------
 
@@ -70,10 +69,10 @@ class Reminders:
         return {o.id: o for o in self.app.config.offices}
 
     def rebuild(self, now: datetime) -> int:
-        with self.app.sessions() as db:
+        with self._lock, self.app.sessions() as db:
             self._plan = self._build(db, now)
-        self._planned_at, self._stale = now, False
-        return len(self._plan)
+            self._planned_at, self._stale = now, False
+            return len(self._plan)
 
     def _build(self, db: Db, now: datetime) -> list[Item]:
         offices = self._offices()
@@ -87,12 +86,11 @@ class Reminders:
         done = {
             (sid, key, rcpt)
             for sid, key, rcpt in db.execute(
-                select(Delivery.session_id, Delivery.offset_key, Delivery.recipient).where(
-                    Delivery.session_id.in_(ids), Delivery.status != "claimed"
+                select(OutboxRow.session_id, OutboxRow.offset_key, OutboxRow.recipient).where(
+                    OutboxRow.session_id.in_(ids)
                 )
             )
-        }
-        # Rows still 'claimed' are planned again: _claim takes them over only once their lease ran out.
+        }  # once written, a reminder is the outbox's: delivered, taken over or dropped there
         registered: dict[int, list[int]] = {}
         for sid, pid in db.execute(
             select(Registration.session_id, Registration.person_id).where(
@@ -138,46 +136,48 @@ class Reminders:
     # -- Ticker protocol ------------------------------------------------------------------------------
 
     def next_due(self, now: datetime) -> datetime | None:
-        self._ensure_plan(now)
-        return self._plan[0].due_at if self._plan else None
+        with self._lock:
+            self._ensure_plan(now)
+            return self._plan[0].due_at if self._plan else None
 
     def tick(self, now: datetime) -> int:
-        """Claim and queue everything due; returns how many messages were queued."""
-        self._ensure_plan(now)
-        cut = bisect.bisect_right(self._plan, Item(now, 2**62, "\uffff", "\uffff"))
-        due, self._plan = self._plan[:cut], self._plan[cut:]
+        """Write an outbox row for everything due; returns how many are to be sent."""
+        with self._lock:
+            self._ensure_plan(now)
+            cut = bisect.bisect_right(self._plan, Item(now, 2**62, "\uffff", "\uffff"))
+            due, self._plan = self._plan[:cut], self._plan[cut:]
         if not due:
             return 0
         grace = {o.id: parse_duration(o.reminders.grace) for o in self.app.config.offices}
-        ready: list[OutMessage] = []
+        platforms: list[str] = []
         dropped: list[Item] = []
-        with self.app.sessions() as db:
+        with self.app.sessions.begin() as db:
             for item in due:
-                message = self._fire(db, item, now, grace, dropped)
-                if message is not None:
-                    ready.append(message)
-            ready.extend(drop_notices(self.app, db, dropped, now, grace))
-            # Claims are committed before anything is handed to an adapter: a crash in between loses
-            # nothing (claims without acknowledgement are taken over after the lease).
-            db.commit()
-        for message in ready:
-            self.app.outbox.put(message)
-        return len(ready)
+                platform = self._fire(db, item, now, grace, dropped)
+                if platform is not None:
+                    platforms.append(platform)
+            for notice in drop_notices(self.app, db, dropped, now, grace):
+                self.app.outbox.put(notice, db)
+                platforms.append(notice.chat.platform)
+        self.app.outbox.notify(*sorted(set(platforms)))  # after the commit: the rows exist
+        return len(platforms)
 
     # -- one item -------------------------------------------------------------------------------------
 
     def _fire(
         self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta], dropped: list[Item]
-    ) -> OutMessage | None:
+    ) -> str | None:
+        """Write the item's row; the platform to wake when it is to be sent. A new drop joins `dropped`."""
         session = db.get(Session, item.session_id)
         if session is None or session.status not in clubs.ACTIVE:
             return None
         chat, person = self._recipient(db, item.recipient)
         if chat is None:
             return None  # not reachable on this instance's platforms: leave it to an instance that can
+        office_grace = grace.get(session.office_id, timedelta(0))
         late = now - item.due_at
-        if late > grace.get(session.office_id, timedelta(0)):
-            if self._claim(db, item, now, "dropped"):
+        if late > office_grace:
+            if self._write(db, item, OutMessage(chat, Reply("")), now, "dropped"):
                 dropped.append(item)
                 log.warning(
                     "rappel abandonné (retard %s) : séance %s, %s, %s",
@@ -191,16 +191,16 @@ class Reminders:
         if kind == "alert":
             yes = clubs.count(db, session.id, "yes")
             if yes >= (session.min_attendance or 0):
-                self._claim(db, item, now, "skipped")
+                self._write(db, item, OutMessage(chat, Reply("")), now, "skipped")
                 return None
-        ledger_id = self._claim(db, item, now, "claimed")
-        if ledger_id is None:
-            return None
         from bot.handlers import clubs as views  # the wording lives with the chat handlers
 
         offset = parse_duration(item.offset_key.split(":", 1)[1].split("@", 1)[0])
         reply = views.reminder_reply(self.app, db, session, kind, offset, person)
-        return OutMessage(chat, reply, ledger_id=ledger_id)
+        message = OutMessage(chat, reply, meta={"kind": "reminder"})
+        if not self._write(db, item, message, now, "pending", expires_at=item.due_at + office_grace):
+            return None
+        return chat.platform
 
     def _recipient(self, db: Db, recipient: str) -> tuple[ChatRef | None, Person | None]:
         what, _, ident = recipient.partition(":")
@@ -214,61 +214,30 @@ class Reminders:
             return None, None
         return person_chat(self.app, person), person
 
-    def _claim(self, db: Db, item: Item, now: datetime, status: str) -> int | None:
-        """Insert the ledger row; None if another instance (or an earlier run) already holds it."""
+    def _write(
+        self, db: Db, item: Item, message: OutMessage, now: datetime, status: str, expires_at: datetime | None = None
+    ) -> bool:
+        """Insert the reminder's outbox row; False if another instance (or an earlier run) wrote it."""
         values = dict(
+            platform=message.chat.platform,
+            chat_id=message.chat.chat_id,
+            private=message.chat.private,
+            payload=encode(message),
+            status=status,
+            claimed_by="" if status == "pending" else self.app.instance,
+            created_at=now,
+            expires_at=expires_at,
             session_id=item.session_id,
             offset_key=item.offset_key,
             recipient=item.recipient,
             due_at=item.due_at,
-            status=status,
-            claimed_by=self.app.instance,
-            claimed_at=now,
         )
         dialect = db.get_bind().dialect.name
-        insert = (postgresql.insert(Delivery) if dialect == "postgresql" else sqlite.insert(Delivery)).values(**values)
-        claim = insert.on_conflict_do_nothing(index_elements=["session_id", "offset_key", "recipient"])
-        new_id = db.scalar(claim.returning(Delivery.id))
-        if new_id is not None:
-            return int(new_id)
-        if status != "claimed":
-            return None
-        # Take over a claim whose holder never acknowledged it within the lease.
-        taken = db.scalar(
-            update(Delivery)
-            .where(
-                Delivery.session_id == item.session_id,
-                Delivery.offset_key == item.offset_key,
-                Delivery.recipient == item.recipient,
-                Delivery.status == "claimed",
-                Delivery.claimed_at < now - LEASE,
-                Delivery.claimed_by != self.app.instance,
-            )
-            .values(claimed_by=self.app.instance, claimed_at=now)
-            .returning(Delivery.id)
+        insert = (postgresql.insert(OutboxRow) if dialect == "postgresql" else sqlite.insert(OutboxRow)).values(
+            **values
         )
-        return int(taken) if taken is not None else None
-
-    def _mark_failed(self, message: OutMessage, outcome: str) -> None:
-        if message.ledger_id is None:
-            return
-        log.warning("rappel non remis (%s) : entrée %s du registre", outcome, message.ledger_id)
-        with self.app.sessions.begin() as db:
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id == message.ledger_id)
-                .values(status="failed" if outcome == "failed" else "uncertain")
-            )
-
-    def _mark_sent(self, message: OutMessage) -> None:
-        if message.ledger_id is None:
-            return
-        with self.app.sessions.begin() as db:
-            db.execute(
-                update(Delivery)
-                .where(Delivery.id == message.ledger_id)
-                .values(status="sent", sent_at=self.app.clock.now())
-            )
+        claim = insert.on_conflict_do_nothing(index_elements=["session_id", "offset_key", "recipient"])
+        return db.scalar(claim.returning(OutboxRow.id)) is not None
 
 
 def due_at(starts_at: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:

@@ -1,8 +1,10 @@
 """APScheduler as the alarm clock in live mode. The database decides what is due; this only wakes us.
 
-One date job is armed at the next due time (re-armed after every tick and whenever sessions or
-registrations change), plus a safety interval job so that changes made by another instance on the same
-database are noticed. No job store: nothing is pickled, everything is rebuilt from the database.
+Jobs are plain functions: APScheduler's asyncio executor runs them in a worker thread, so writing a
+large broadcast never stalls the event loop (Telegram polling, Discord heartbeats). One date job is
+armed at the next due time (re-armed after every tick and whenever sessions or registrations change),
+plus a safety interval job so that changes made by another instance on the same database are noticed.
+No job store: nothing is pickled, everything is rebuilt from the database.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class LiveScheduler:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         app.reminders.on_change(self.rearm)
 
-    def start(self) -> None:
+    def start(self, *, catch_up: bool = True) -> None:
+        """`catch_up=False`: the caller runs `run_due` itself (off the event loop, in `klub run`)."""
         self.scheduler.add_job(
             self.run_due,
             "interval",
@@ -38,7 +41,8 @@ class LiveScheduler:
             max_instances=1,
         )
         self.scheduler.start()
-        self.run_due()  # catch up at once with anything missed while Klub was down
+        if catch_up:
+            self.run_due()  # catch up at once with anything missed while Klub was down
 
     def shutdown(self) -> None:
         if self.scheduler.running:

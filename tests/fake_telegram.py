@@ -2,7 +2,9 @@
 
 The real python-telegram-bot library talks to it exactly as it talks to api.telegram.org: form-encoded
 POSTs to /bot<token>/<method>, JSON answers {"ok": true, "result": ...}. Tests push updates (served by
-long-polling getUpdates), inspect every call, and inject failures (429 with retry_after, 502).
+long-polling getUpdates; they stay queued until a getUpdates offset confirms them, as on Telegram),
+inspect every call, count deliveries per chat, inject failures (429 with retry_after, 502), and run a
+callback when a given call arrives (e.g. kill the bot's process while that request is in flight).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import json
 import re
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,15 @@ class _Failure:
 
 
 @dataclass
+class _Trigger:
+    method: str
+    predicate: Callable[[Call], bool] | None
+    count: int
+    action: Callable[[], None]
+    seen: int = 0
+
+
+@dataclass
 class FakeTelegram:
     token: str = TOKEN
     calls: list[Call] = field(default_factory=list)
@@ -69,12 +80,15 @@ class FakeTelegram:
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self._next_update_id = 1
         self._message_ids = itertools.count(500)
         self._link_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._closing = False
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
+        self._triggers: list[_Trigger] = []
+        self.confirmed = 0  # highest update_id confirmed by a getUpdates offset
         self.url = ""
 
     # -- server ---------------------------------------------------------------------------------------
@@ -119,7 +133,14 @@ class FakeTelegram:
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found: method not found"}, status=404
             )
-        await self._record(Call(method, params))
+        call = Call(method, params)
+        await self._record(call)
+        for trigger in list(self._triggers):
+            if trigger.method == method and (trigger.predicate is None or trigger.predicate(call)):
+                trigger.seen += 1
+                if trigger.seen == trigger.count:
+                    self._triggers.remove(trigger)
+                    trigger.action()  # before the answer: the client still waits for it
         return web.json_response({"ok": True, "result": handler(params)})
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> _Failure | None:
@@ -137,6 +158,7 @@ class FakeTelegram:
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0) or 0)
+        self.confirmed = max(self.confirmed, offset - 1)
         timeout = float(params.get("timeout", 0) or 0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -226,12 +248,33 @@ class FakeTelegram:
         for _ in range(times):
             self._failures[method].append(_Failure(status, body, None if chat_id is None else str(chat_id)))
 
+    def next_update_id(self) -> int:
+        """The id the next pushed update will get."""
+        return self._next_update_id
+
     async def push(self, update: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **update}
+        self._next_update_id = update["update_id"] + 1
         async with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
         return update
+
+    def when(
+        self,
+        method: str,
+        action: Callable[[], None],
+        *,
+        count: int = 1,
+        predicate: Callable[[Call], bool] | None = None,
+    ) -> None:
+        """Run `action` when the `count`-th successful `method` call (matching `predicate`) arrives,
+        before it is answered: that request is in flight from the client's point of view."""
+        self._triggers.append(_Trigger(method, predicate, count, action))
+
+    def deliveries(self, method: str = "sendMessage") -> Counter[str]:
+        """How many successful `method` calls each chat received."""
+        return Counter(c.chat() for c in self.made(method))
 
     def made(self, method: str, predicate: Callable[[Call], bool] | None = None) -> list[Call]:
         return [c for c in self.calls if c.method == method and not c.failed and (predicate is None or predicate(c))]

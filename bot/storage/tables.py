@@ -257,20 +257,63 @@ class FaqFeedback(Base):
     at: Mapped[datetime]
 
 
-class Delivery(Base):
-    """The reminder ledger: one row per (session, offset, recipient). Claimed before sending, marked after."""
+class OutboxRow(Base):
+    """One outbound message or member action, written in the transaction that decided it.
 
-    __tablename__ = "delivery_ledger"
-    __table_args__ = (UniqueConstraint("session_id", "offset_key", "recipient"),)
+    pending -> claimed (by an instance, with a lease) -> sending (own commit, just before the platform
+    call) -> sent | failed | uncertain; reminders may also end dropped (too late) or skipped. A row found
+    'sending' after its sender died may have reached the platform: it becomes uncertain, never retried.
+    Reminders carry (session_id, offset_key, recipient), unique: the outbox is also the reminder ledger.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("session_id", "offset_key", "recipient"),
+        Index("ix_outbox_platform_status", "platform", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
-    offset_key: Mapped[str] = mapped_column(String(32))  # "group:7d", "private:2h", "alert:3d"
-    recipient: Mapped[str] = mapped_column(String(96))  # "group:12" or "person:34"
-    due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))  # claimed | sent | dropped | failed
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the reply and its meta
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
-    claimed_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]  # reminders: past this (due + grace) it is dropped, not sent
     sent_at: Mapped[datetime | None]
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    offset_key: Mapped[str | None] = mapped_column(String(32))  # "group:7d@…", "private:2h@…", "alert:3d@…"
+    recipient: Mapped[str | None] = mapped_column(String(96))  # "group:12" or "person:34"
+    due_at: Mapped[datetime | None]
+
+
+Delivery = OutboxRow  # the reminder ledger is the outbox
+
+
+class InboxRow(Base):
+    """An incoming platform update, stored before the platform is told it was received."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("platform", "key"), Index("ix_inbox_platform_status", "platform", "status"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))  # the platform's update id
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+
+
+class InstanceRow(Base):
+    """A running `klub run`: its heartbeat tells the others whether its claims are still held."""
+
+    __tablename__ = "instances"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platforms: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
 
 
 class AuditLog(Base):

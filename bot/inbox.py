@@ -1,0 +1,88 @@
+"""The durable inbox: an incoming update is a row before the platform is told we have it.
+
+The adapter stores each update (`store`, unique per platform and update id: a platform that sends it
+again is not handled twice) before acknowledging it. The core marks the row handled in the same
+transaction as what the message changed and the replies it wrote (`mark_handled`); updates that never
+reach the core are closed by the adapter (`finish`). After a crash, what was stored and not handled is
+taken again (`take`) by the same instance at restart, or by another once the first is declared dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.storage.tables import InboxRow
+
+
+class Inbox:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, instance: str) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.instance = instance
+        self._listeners: list[Callable[[], None]] = []
+
+    def store(self, platform: str, key: str, payload: str) -> bool:
+        """True if the update is new (ours to handle); False if it was already stored."""
+        with self.sessions.begin() as db:
+            values = dict(
+                platform=platform,
+                key=key,
+                payload=payload,
+                status="pending",
+                claimed_by=self.instance,
+                received_at=self.clock.now(),
+            )
+            dialect = db.get_bind().dialect.name
+            insert = postgresql.insert(InboxRow) if dialect == "postgresql" else sqlite.insert(InboxRow)
+            stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["platform", "key"])
+            return db.scalar(stmt.returning(InboxRow.id)) is not None
+
+    def mark_handled(self, db: Session, platform: str, key: str) -> bool:
+        """In the handler's transaction. False: already handled (by us before a crash, or another instance)."""
+        done = db.execute(
+            update(InboxRow)
+            .where(InboxRow.platform == platform, InboxRow.key == key, InboxRow.status == "pending")
+            .values(status="done", handled_at=self.clock.now())
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def finish(self, platform: str, key: str) -> None:
+        with self.sessions.begin() as db:
+            self.mark_handled(db, platform, key)
+
+    def take(self, platform: str) -> list[tuple[str, str]]:
+        """Stored updates nobody holds (released by `bot.instances`), claimed for us, oldest first."""
+        with self.sessions.begin() as db:
+            pick = select(InboxRow.id).where(
+                InboxRow.platform == platform, InboxRow.status == "pending", InboxRow.claimed_by == ""
+            )
+            if db.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            rows = db.execute(
+                update(InboxRow)
+                .where(InboxRow.id.in_(pick.scalar_subquery()))
+                .values(claimed_by=self.instance)
+                .returning(InboxRow.id, InboxRow.key, InboxRow.payload)
+                .execution_options(synchronize_session=False)
+            ).all()
+            return [(key, payload) for _, key, payload in sorted(rows)]
+
+    def unhandled(self, platform: str | None = None) -> int:
+        with self.sessions() as db:
+            q = select(InboxRow.id).where(InboxRow.status == "pending")
+            if platform is not None:
+                q = q.where(InboxRow.platform == platform)
+            return len(db.scalars(q).all())
+
+    def on_released(self, listener: Callable[[], None]) -> None:
+        """Adapters take released updates when told (heartbeat found a dead instance, or a restart)."""
+        self._listeners.append(listener)
+
+    def released(self) -> None:
+        for listener in self._listeners:
+            listener()

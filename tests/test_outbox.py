@@ -1,0 +1,157 @@
+"""The durable outbox and inbox in one process: rows with the transaction, claims, takeover, recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot import instances
+from bot.bootstrap import App, bootstrap
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.messages import Button, ChatRef, GateReply, Incoming, JoinLink, OutMessage, Reply, UserRef
+from bot.outbox import decode, encode, new_row
+from bot.storage.tables import OutboxRow
+
+from .conftest import paris
+
+DEAD_AFTER = timedelta(seconds=20)
+
+
+def message(n: int, platform: str = "telegram") -> OutMessage:
+    return OutMessage(ChatRef(platform, str(1000 + n), private=True), Reply(f"Message {n}"))
+
+
+def statuses(app: App) -> dict[int, str]:
+    with app.sessions() as db:
+        return {row.id: row.status for row in db.scalars(select(OutboxRow))}
+
+
+def two(config: Config, clock: ManualClock, database_url: str) -> tuple[App, App]:
+    a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a", platforms=["telegram"])
+    b = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="b", platforms=["telegram"])
+    return a, b
+
+
+def test_a_row_exists_exactly_when_its_transaction_commits(app: App) -> None:
+    with app.sessions() as db:
+        with app.outbox.transaction(db):
+            app.outbox.put(message(1))
+        db.rollback()  # the change that caused it did not happen: nobody is told
+    with app.sessions() as db, app.outbox.transaction(db):
+        app.outbox.put(message(2))
+        db.commit()
+    assert [m.reply.text for m in app.outbox.drain("telegram")] == ["Message 2"]
+
+
+def test_gate_replies_and_buttons_survive_the_row() -> None:
+    reply = GateReply(
+        "Bienvenue <b>Marie</b>",
+        buttons=((Button("Oui", "/oui 1"), Button("Non", "/non 1")),),
+        join_links=(JoinLink("telegram", "-100", "Rejoindre"),),
+        invite_code="ABC123",
+        invite_link_label="Lien :",
+    )
+    out = OutMessage(ChatRef("telegram", "42", private=True), reply, meta={"kind": "gate"})
+    row = new_row(out, paris("2026-11-20 09:00"))
+    row.id = 7
+    assert decode(row) == OutMessage(out.chat, reply, ledger_id=7, meta={"kind": "gate"})
+    assert encode(out) == row.payload
+
+
+def test_instances_share_the_rows_without_overlap(config: Config, clock: ManualClock, database_url: str) -> None:
+    a, b = two(config, clock, database_url)
+    for n in range(10):
+        a.outbox.put(message(n))
+    first = a.outbox.claim("telegram", 4)
+    second = b.outbox.claim("telegram", 4)
+    rest = a.outbox.claim("telegram", 4)
+    ids = [m.ledger_id for m in first + second + rest]
+    assert len(ids) == len(set(ids)) == 10
+    assert b.outbox.claim("telegram", 4) == []
+    a.close()
+    b.close()
+
+
+def test_a_dead_instances_claims_are_taken_over_and_its_send_in_flight_is_never_repeated(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
+    a, b = two(config, clock, database_url)
+    for n in range(3):
+        a.outbox.put(message(n))
+    instances.beat(a.sessions, "a", ["telegram"], clock.now())
+    instances.beat(b.sessions, "b", ["telegram"], clock.now())
+    held = a.outbox.claim("telegram")
+    assert a.outbox.mark_sending(held[0])  # then a dies, mid-call
+    clock.advance(timedelta(seconds=10))
+    instances.beat(b.sessions, "b", ["telegram"], clock.now())
+    assert not instances.reap(b.sessions, "b", clock.now(), DEAD_AFTER)  # a is only late, not dead
+    assert b.outbox.claim("telegram") == []
+    clock.advance(timedelta(seconds=15))
+    instances.beat(b.sessions, "b", ["telegram"], clock.now())
+    found = instances.reap(b.sessions, "b", clock.now(), DEAD_AFTER)
+    assert (found.uncertain, found.released) == (1, 2)
+    taken = b.outbox.claim("telegram")
+    assert sorted(m.ledger_id or 0 for m in taken) == sorted(m.ledger_id or 0 for m in held[1:])
+    for m in taken:
+        assert b.outbox.mark_sending(m)
+        b.outbox.ack(m)
+    assert not a.outbox.mark_sending(held[1])  # a's old claim is no longer a's: it would not send
+    assert sorted(statuses(b).values()) == ["sent", "sent", "uncertain"]
+    a.close()
+    b.close()
+
+
+def test_a_restarted_instance_resumes_its_own_rows_at_once(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
+    a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    for n in range(3):
+        a.outbox.put(message(n))
+    held = a.outbox.claim("telegram")
+    a.outbox.mark_sending(held[0])
+    a.close()
+    again = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    found = instances.recover(again.sessions, "a", clock.now())  # no wait for a lease or a heartbeat
+    assert (found.uncertain, found.released) == (1, 2)
+    assert [m.reply.text for m in again.outbox.claim("telegram")] == ["Message 1", "Message 2"]
+    again.close()
+
+
+def test_a_reminder_past_its_grace_is_dropped_when_recovery_reaches_it(app: App, clock: ManualClock) -> None:
+    now = clock.now()
+    with app.sessions.begin() as db:
+        db.add(new_row(message(1), now, expires_at=now + timedelta(hours=6)))
+        db.add(new_row(message(2), now, expires_at=now + timedelta(minutes=30)))
+    clock.advance(timedelta(hours=1))
+    assert [m.reply.text for m in app.outbox.claim("telegram")] == ["Message 1"]
+    assert sorted(statuses(app).values()) == ["claimed", "dropped"]
+
+
+def test_a_stored_update_is_handled_once(app: App) -> None:
+    assert app.inbox.store("console", "u1", "{}")
+    assert not app.inbox.store("console", "u1", "{}")  # sent again by the platform: not a second time
+    incoming = Incoming(
+        ChatRef("console", "gite-du-moulin", private=True), UserRef("console", "gite-du-moulin"), "/aide"
+    )
+    first = app.core.handle_stored(incoming, inbox_key="u1")
+    assert first and all(m.ledger_id is not None for m in first)  # the replies are rows, claimed by us
+    assert app.core.handle_stored(incoming, inbox_key="u1") == []
+    assert app.inbox.unhandled() == 0
+
+
+def test_stored_updates_of_a_crashed_instance_are_taken_again(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
+    a, b = two(config, clock, database_url)
+    a.inbox.store("telegram", "7", '{"n": 7}')
+    a.inbox.store("telegram", "8", '{"n": 8}')
+    a.inbox.finish("telegram", "7")
+    assert b.inbox.take("telegram") == []  # a holds them while it lives
+    instances.beat(a.sessions, "a", ["telegram"], clock.now())
+    clock.advance(DEAD_AFTER + timedelta(seconds=1))
+    assert instances.reap(b.sessions, "b", clock.now(), DEAD_AFTER).inbox == 1
+    assert b.inbox.take("telegram") == [("8", '{"n": 8}')]
+    a.close()
+    b.close()
