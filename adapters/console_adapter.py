@@ -4,6 +4,7 @@ Transcript syntax (one instruction per line; `#` starts a comment):
     [prestataires] gite-du-moulin: /question …   a person speaks in a group of the first office
     [equipe@ot-haut-plateau] nadia-ant: /agenda   …in a group of another office
     [prive] gite-du-moulin: /prochain             …in private with the bot
+    [prestataires] gite-du-moulin: (bouton) /inscrire 3   …presses a button under a message of that chat
     @clock 2026-11-20 09:00                       set the clock (local time of the first office)
     @advance 7d | 2h | 30min | 1d 2h              let time pass; reminders due on the way fire
     @restart                                      a new process over the same database
@@ -40,6 +41,7 @@ _SPEECH = re.compile(
     r"^\[(?P<chat>[^\]@]+)(?:@(?P<office>[^\]]+))?\]\s*(?P<who>[a-z0-9][a-z0-9_-]*)\s*:\s?(?P<text>.*)$"
 )
 PRIVATE_NAMES = ("prive", "privé", "private")
+BUTTON_MARK = "(bouton) "  # a line that presses a button rather than typing
 
 
 class TranscriptError(Exception):
@@ -142,11 +144,14 @@ class ConsoleRunner:
         return kind if office_id == self.default_office else f"{kind}@{office_id}"
 
     def speak(self, chat: ChatRef, who: str, text: str) -> None:
+        pressed = text.startswith(BUTTON_MARK)
+        text = text.removeprefix(BUTTON_MARK)
         incoming = Incoming(
             chat=chat,
             user=UserRef(PLATFORM, who, display_name=who),
             text=text,
             mentions_bot="@klub" in text.lower(),
+            via_button=pressed,
         )
         for reply in self.app.core.handle(incoming):
             target = ChatRef(PLATFORM, who, private=True) if reply.private else chat

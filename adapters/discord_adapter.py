@@ -427,7 +427,8 @@ class DiscordAdapter(Adapter):
                         await self.deliver(ChatRef(PLATFORM, incoming.user.user_id, private=True), reply)
                     except discord.Forbidden:
                         lang = pick_language(incoming.user.language, self.app.config.language)
-                        await self.deliver(incoming.chat, Reply(t(lang, "discord.private_failed")), reference=message)
+                        instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "discord.private_failed"))
+                        await self.deliver(incoming.chat, instead, reference=message)
                 else:
                     await self.deliver(incoming.chat, reply, reference=None if private else message)
             except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:

@@ -619,7 +619,9 @@ class TelegramAdapter(Adapter):
             if fallback is not None:  # a private answer to someone who never opened the bot: say so
                 lang = message.meta.get("lang") or self.app.config.language
                 back = int(reply_to) if reply_to else None
-                await self._try_deliver(fallback, Reply(t(lang, "telegram.private_failed")), back)
+                # The core may have said what to post instead (a button pressed in a group: named).
+                instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "telegram.private_failed"))
+                await self._try_deliver(fallback, instead, back)
             raise
         finally:
             if reply.leave_chat and not chat.private:

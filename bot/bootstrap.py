@@ -24,6 +24,8 @@ from bot.diagnostic.reminder import CampaignReminders
 from bot.dialogs import FlowHandler
 from bot.faqchat import Faq
 from bot.inbox import Inbox
+from bot.klubs import seeding
+from bot.klubs.changes import Leftovers
 from bot.messages import Reply
 from bot.outbox import Outbox
 from bot.reminders import Reminders
@@ -86,13 +88,14 @@ class App:
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base, clubs, diagnostic, dialog, faq, gate, questions, web
+    from bot.handlers import base, clubs, diagnostic, dialog, faq, gate, planning, questions, web
 
     return [
         *base.COMMANDS,
         *faq.COMMANDS,
         *questions.COMMANDS,
         *clubs.COMMANDS,
+        *planning.COMMANDS,
         *gate.COMMANDS,
         *web.COMMANDS,
         *diagnostic.COMMANDS,
@@ -160,7 +163,7 @@ def bootstrap(
     try:
         with app.sessions.begin() as db:
             membership.sync_config(db, config, now)
-            clubs.sync_config_series(db, config, now)
+            seeding.sync_config_series(db, config, now)
             clubs.ensure_sessions(db, now)
     except SQLAlchemyError as exc:
         engine.dispose()
@@ -170,7 +173,8 @@ def bootstrap(
         raise
     app.reminders = Reminders(app)
     app.tickers.append(app.reminders)
-    app.tickers.append(clubs.Horizon(app))
+    app.tickers.append(seeding.Horizon(app))
+    app.tickers.append(Leftovers(app.sessions))
     app.tickers.append(
         CampaignReminders(app.transaction, lambda db, cid, now: diagnostic_handlers.send_reminder(app, db, cid, now))
     )

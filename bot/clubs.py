@@ -8,155 +8,36 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, rrule, rrulestr
-from sqlalchemy import CursorResult, func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
 from bot import inputs
-from bot.config import SERIES_START_FORMAT, Config, ConfigError, parse_duration
-from bot.i18n import t
-from bot.storage.tables import Office, Person, Registration, Session, SessionSeries
-from bot.timefmt import TimeInputError, localize
+from bot.klubs.errors import ClubError as ClubError  # re-exported: callers know it as bot.clubs.ClubError
+from bot.klubs.recurrence import (
+    LOCAL_FMT,
+    check_series,
+    local_occurrences,
+)
+from bot.klubs.recurrence import (
+    french_rrule as french_rrule,  # re-exported
+)
+from bot.storage.tables import Office, Person, Question, Registration, Session, SessionSeries
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    pass
 
 KINDS = ("klub", "atelier", "conference")
 AUDIENCES = ("prestataires", "equipe")
 ACTIVE = ("scheduled", "moved")
 HORIZON = timedelta(days=400)  # occurrences are materialised about a season ahead
 MAX_CAPACITY = 500
-_LOCAL_FMT = "%Y-%m-%dT%H:%M"
-
-
-class ClubError(ValueError):
-    """A refused action; `key` names the catalog message, `kwargs` its arguments."""
-
-    def __init__(self, key: str, **kwargs: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.kwargs = kwargs
+_LOCAL_FMT = LOCAL_FMT
 
 
 def zone_of(db: Db, office_id: str) -> ZoneInfo:
     office = db.get(Office, office_id)
     return ZoneInfo(office.timezone if office else "Europe/Paris")
-
-
-# -- recurrence ---------------------------------------------------------------------------------------
-
-_ORDINALS = {
-    "1er": 1,
-    "1re": 1,
-    "premier": 1,
-    "première": 1,
-    "1": 1,
-    "2e": 2,
-    "deuxième": 2,
-    "2": 2,
-    "3e": 3,
-    "troisième": 3,
-    "3": 3,
-    "4e": 4,
-    "quatrième": 4,
-    "4": 4,
-    "dernier": -1,
-    "dernière": -1,
-}
-_WEEKDAYS = {
-    "lundi": "MO",
-    "mardi": "TU",
-    "mercredi": "WE",
-    "jeudi": "TH",
-    "vendredi": "FR",
-    "samedi": "SA",
-    "dimanche": "SU",
-}
-_MONTHS = [
-    "janvier",
-    "fevrier",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "aout",
-    "septembre",
-    "octobre",
-    "novembre",
-    "decembre",
-]
-
-
-def _plain(word: str) -> str:
-    return word.lower().replace("é", "e").replace("è", "e").replace("û", "u").replace("ô", "o")
-
-
-def _month(word: str) -> int:
-    w = _plain(word.strip())
-    for i, name in enumerate(_MONTHS, start=1):
-        if name == w or (len(w) >= 3 and name.startswith(w)):
-            return i
-    raise ClubError("klub.bad_month", text=word)
-
-
-def french_rrule(when: str, months: str | None = None) -> str:
-    """« 1er jeudi » (+ « octobre-avril ») -> FREQ=MONTHLY;BYDAY=1TH;BYMONTH=10,11,12,1,2,3,4.
-
-    « chaque mardi » -> FREQ=WEEKLY;BYDAY=TU. Anything else: the ANT can give a raw RRULE.
-    """
-    words = when.lower().replace("chaque", "tous les").split()
-    if len(words) == 2 and words[0] in _ORDINALS and words[1] in _WEEKDAYS:
-        rule = f"FREQ=MONTHLY;BYDAY={_ORDINALS[words[0]]}{_WEEKDAYS[words[1]]}"
-    elif len(words) == 3 and words[:2] == ["tous", "les"] and words[2].rstrip("s") in _WEEKDAYS:
-        rule = f"FREQ=WEEKLY;BYDAY={_WEEKDAYS[words[2].rstrip('s')]}"
-    else:
-        raise ClubError("klub.bad_recurrence", text=when)
-    if months:
-        first, _, last = months.partition("-")
-        a, b = _month(first), _month(last or first)
-        span = list(range(a, b + 1)) if a <= b else [*range(a, 13), *range(1, b + 1)]
-        rule += ";BYMONTH=" + ",".join(str(m) for m in span)
-    return rule
-
-
-def _rule(rrule_text: str, start_local: datetime) -> rrule:
-    """A stored rule, as dateutil's object (stored rules were checked by inputs.check_rrule)."""
-    text = rrule_text.strip().removeprefix("RRULE:")
-    try:
-        rule = rrulestr(text, dtstart=start_local)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ClubError("klub.bad_rrule", text=rrule_text) from exc
-    # A set of rules, below daily, or a step of zero or less: the expansion never ends in any sensible time.
-    if not isinstance(rule, rrule) or getattr(rule, "_freq", DAILY) > DAILY or getattr(rule, "_interval", 1) < 1:
-        raise ClubError("klub.bad_rrule", text=rrule_text)
-    return rule
-
-
-def local_occurrences(series: SessionSeries, after: datetime, before: datetime, zone: ZoneInfo) -> list[datetime]:
-    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST.
-    Bounded: never more than inputs.MAX_OCCURRENCES, never expanded past `before`."""
-    start_local = datetime.strptime(series.start_local, _LOCAL_FMT)
-    rule = _rule(series.rrule, start_local)
-    lo = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
-    hi = before.astimezone(zone).replace(tzinfo=None)
-    out = []
-    for naive in inputs.bounded_occurrences(rule, lo, hi, inputs.MAX_OCCURRENCES):
-        aware = naive.replace(tzinfo=zone, fold=0)
-        if after <= aware <= before:
-            out.append(aware)
-    return out
-
-
-def check_series(rrule_text: str, start_local: datetime, zone: ZoneInfo, now: datetime | None) -> str:
-    """The normalised rule, once inputs.check_rrule accepts it and no occurrence within the horizon
-    falls in a clock-change gap or overlap."""
-    now_local = now.astimezone(zone).replace(tzinfo=None) if now is not None else None
-    normal, found = inputs.check_rrule(rrule_text, start_local, now_local)
-    for naive in found:
-        localize(naive, zone)
-    return normal
 
 
 # -- creation -----------------------------------------------------------------------------------------
@@ -231,17 +112,52 @@ def create_series(
     now: datetime,
     slug: str | None = None,
 ) -> SessionSeries:
-    series = _new_series(db, office_id, spec, rrule_text, start_local, now, slug)
+    """A series whose every occurrence already exists (same title, same start) is refused, not doubled."""
     zone = zone_of(db, office_id)
-    if not local_occurrences(series, now, now + HORIZON, zone):
+    probe = SessionSeries(rrule=rrule_text.strip().removeprefix("RRULE:"), start_local=start_local.strftime(_LOCAL_FMT))
+    planned = local_occurrences(probe, now, now + HORIZON, zone)
+    if not planned:
         raise ClubError("klub.no_occurrence")
+    twins = [duplicate_of(db, office_id, spec.title, when) for when in planned]
+    if all(twins):
+        raise ClubError("klub.duplicate_series", count=len(twins), title=spec.title.strip())
+    series = _new_series(db, office_id, spec, rrule_text, start_local, now, slug)
     ensure_sessions(db, now, series_id=series.id)
     return series
+
+
+def duplicate_of(db: Db, office_id: str, title: str, starts_at: datetime) -> Session | None:
+    """A live session of the office with the same title at the same instant: planning it again is a mistake."""
+    return db.scalar(
+        select(Session)
+        .where(
+            Session.office_id == office_id,
+            Session.starts_at == starts_at,
+            Session.status.in_(ACTIVE),
+            func.lower(Session.title) == title.strip().lower(),
+        )
+        .order_by(Session.id)
+        .limit(1)
+    )
+
+
+def skipped_duplicates(db: Db, series: SessionSeries, now: datetime) -> list[Session]:
+    """The existing sessions that stood in for occurrences of `series` (not created twice)."""
+    zone = zone_of(db, series.office_id)
+    out = []
+    for when in local_occurrences(series, now, now + HORIZON, zone):
+        twin = duplicate_of(db, series.office_id, series.title, when)
+        if twin is not None and twin.series_id != series.id:
+            out.append(twin)
+    return out
 
 
 def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetime, now: datetime) -> Session:
     spec.check()
     inputs.check_future(starts_at, now)
+    twin = duplicate_of(db, office_id, spec.title, starts_at)
+    if twin is not None:
+        raise ClubError("klub.duplicate", number=twin.id, title=twin.title)
     row = Session(
         office_id=office_id,
         starts_at=starts_at,
@@ -253,6 +169,7 @@ def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetim
     )
     db.add(row)
     db.flush()
+    adopt_waiting_questions(db, office_id, now)
     return row
 
 
@@ -262,12 +179,14 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
     if series_id is not None:
         query = query.where(SessionSeries.id == series_id)
     created = 0
+    offices: set[str] = set()
     for series in db.scalars(query):
+        offices.add(series.office_id)
         zone = zone_of(db, series.office_id)
         existing = set(db.scalars(select(Session.occurrence_key).where(Session.series_id == series.id)))
         for when in local_occurrences(series, now, now + HORIZON, zone):
             key = when.strftime("%Y-%m-%d")
-            if key in existing:
+            if key in existing or duplicate_of(db, series.office_id, series.title, when) is not None:
                 continue
             values = dict(
                 office_id=series.office_id,
@@ -288,6 +207,8 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
             result = cast("CursorResult[Any]", db.execute(stmt))
             created += result.rowcount or 0
     db.flush()
+    for office_id in sorted(offices) if created else ():
+        adopt_waiting_questions(db, office_id, now)
     return created
 
 
@@ -327,6 +248,33 @@ def next_session(
 ) -> Session | None:
     found = upcoming(db, office_id, now, limit=1, include_cancelled=False, audiences=audiences)
     return found[0] if found else None
+
+
+def next_klub(db: Db, office_id: str, now: datetime, exclude: int | None = None) -> Session | None:
+    """« The next Klub »: the next providers' session of kind klub (workshops and conferences are named)."""
+    query = select(Session).where(
+        Session.office_id == office_id,
+        Session.starts_at > now,
+        Session.status.in_(ACTIVE),
+        Session.kind == "klub",
+        Session.audience == "prestataires",
+    )
+    if exclude is not None:
+        query = query.where(Session.id != exclude)
+    return db.scalar(query.order_by(Session.starts_at, Session.id).limit(1))
+
+
+def adopt_waiting_questions(db: Db, office_id: str, now: datetime) -> int:
+    """Questions asked while no Klub was planned join the next Klub once there is one."""
+    klub = next_klub(db, office_id, now)
+    if klub is None:
+        return 0
+    result = db.execute(
+        update(Question)
+        .where(Question.office_id == office_id, Question.session_id.is_(None), Question.status == "open")
+        .values(session_id=klub.id, updated_at=now)
+    )
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def find(db: Db, office_id: str, number: int, audiences: tuple[str, ...] = AUDIENCES) -> Session | None:
@@ -461,44 +409,3 @@ def cancel(db: Db, session: Session, reason: str, now: datetime) -> list[Person]
     ]
     db.flush()
     return [p for p in people if p is not None]
-
-
-def sync_config_series(db: Db, config: Config, now: datetime) -> None:
-    """Seed the series declared in the config, once (later edits are made in chat or with the CLI)."""
-    for i, sc in enumerate(config.series):
-        if db.scalar(select(SessionSeries.id).where(SessionSeries.slug == sc.id)) is not None:
-            continue
-        spec = SessionSpec(
-            title=sc.title,
-            kind=sc.kind,
-            duration_minutes=int(parse_duration(sc.duration).total_seconds() // 60),
-            location=sc.location,
-            video_url=sc.video_url,
-            capacity=sc.capacity,
-            min_attendance=sc.min_attendance,
-            audience=sc.audience,
-        )
-        try:
-            _new_series(db, sc.office, spec, sc.rrule, datetime.strptime(sc.start, SERIES_START_FORMAT), now, sc.id)
-        except (ClubError, TimeInputError, inputs.InputError) as exc:
-            raise ConfigError(f"series[{i}] ({sc.id}) : {t('fr', exc.key, **exc.kwargs)}") from exc
-    db.flush()
-
-
-class Horizon:
-    """Keeps about a season of occurrences materialised as time passes (checked once a day)."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self._last: datetime | None = None
-
-    def next_due(self, now: datetime) -> datetime | None:
-        return None  # never worth waking up for: it rides along with other ticks
-
-    def tick(self, now: datetime) -> None:
-        if self._last is not None and now - self._last < timedelta(days=1):
-            return
-        self._last = now
-        with self.app.sessions.begin() as db:
-            if ensure_sessions(db, now):
-                self.app.reminders.invalidate()

@@ -223,6 +223,7 @@ class SeriesConfig(_Strict):
     capacity: int | None = Field(default=None, ge=1, le=10000)
     min_attendance: int | None = Field(default=None, ge=0, le=10000)
     audience: GroupKind = "prestataires"  # whose group is told and reminded: providers (with staff) or staff only
+    until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # last possible day, local (AAAA-MM-JJ)
 
     @field_validator("start")
     @classmethod

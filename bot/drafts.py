@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from bot.faqchat import Faq
+from bot.questions import LogFilter, search
 from bot.storage.tables import Question
 
 
@@ -109,3 +111,40 @@ def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids
         suffix += 1
     path.write_text(header + body, encoding="utf-8")
     return path
+
+
+GAP_STATUSES = ("open", "answered_klub")  # a Klub answer is still no tutorial; dismissed ones are off topic
+
+
+def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tuple[str, int, list[Question]]]:
+    """Topics the base did not answer: (topic word, number of questions, up to 3 examples).
+
+    Each unanswered question belongs to one topic: the content word shared by the most remaining
+    questions is taken first, with its questions, and so on while a word is shared by two or more.
+    Ties go to the alphabet, so the same log gives the same topics on every run."""
+    unanswered = [
+        q
+        for q in search(db, flt)
+        if q.status in GAP_STATUSES and (q.source != "advance" or q.matched_entry is None)
+    ]
+    stems_of: dict[int, set[str]] = {}
+    words: dict[str, Counter[str]] = {}
+    for q in unanswered:
+        pairs = normalizer.pairs(q.text)  # type: ignore[attr-defined]
+        stems_of[q.id] = {stem for _, stem in pairs if normalizer.weight(stem) >= 1.0}  # type: ignore[attr-defined]
+        for word, stem in pairs:
+            words.setdefault(stem, Counter())[word.lower()] += 1
+    remaining = sorted(unanswered, key=lambda q: q.id)
+    out: list[tuple[str, int, list[Question]]] = []
+    while remaining and len(out) < top:
+        df: Counter[str] = Counter(stem for q in remaining for stem in stems_of[q.id])
+        if not df:
+            break
+        stem, n = min(df.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n < 2:
+            break
+        members = [q for q in remaining if stem in stems_of[q.id]]
+        label = min(words[stem].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        out.append((label, n, members[:3]))
+        remaining = [q for q in remaining if stem not in stems_of[q.id]]
+    return out

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from bot import audit, membership
 from bot.i18n import pick_language, t
+from bot.klubs import changes
 from bot.messages import ChatRef, JoinLink, MemberAction, OutMessage, Reply
 from bot.roles import Role
 from bot.storage.tables import GateAttempt, Group, Identity, Invite, Office, Person
+from bot.storage.tables import Session as KlubSession
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -53,6 +55,11 @@ def new_code() -> str:
 def normalise_code(text: str) -> str:
     """What people type: lower case, spaces and dashes (`abcd-efgh-jkmn`) are all accepted."""
     return _NOT_CODE.sub("", text).upper()
+
+
+def well_formed(normal: str) -> bool:
+    """A normalised code has the length and the alphabet of the codes Klub makes."""
+    return len(normal) == CODE_LENGTH and all(c in ALPHABET for c in normal)
 
 
 def format_code(code: str) -> str:
@@ -166,7 +173,7 @@ def create_invite(
 
 # -- redeeming a code ---------------------------------------------------------------------------------
 
-Outcome = Literal["linked", "rate_limited", "unknown", "expired", "used", "other_account", "pending"]
+Outcome = Literal["linked", "rate_limited", "malformed", "unknown", "expired", "used", "other_account", "pending"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,11 @@ def redeem(db: Session, platform: str, user_id: str, code: str, now: datetime) -
         return Redemption("rate_limited", retry_at=retry_at)
     who = f"{platform}:{user_id}"
     normal = normalise_code(code)
-    invite = db.scalar(select(Invite).where(Invite.code_hash == hash_code(normal))) if normal else None
+    if not well_formed(normal):
+        # A typo in the shape (too short, a letter that codes never hold) cannot be a guess at a real
+        # code: it is explained, and does not count toward the lock-out.
+        return Redemption("malformed")
+    invite = db.scalar(select(Invite).where(Invite.code_hash == hash_code(normal)))
     person = db.get(Person, invite.person_id) if invite is not None else None
     if invite is None or person is None or person.erased_at is not None:
         return _failed(db, platform, user_id, now, "unknown")
@@ -419,6 +430,7 @@ class Revocation:
     person: Person
     removals: tuple[MemberAction, ...]  # to put in the outbox (after commit, ideally)
     was_active: bool
+    promoted: tuple[tuple[KlubSession, Person], ...] = ()  # seats handed to the waitlist: tell them
 
     @property
     def chats(self) -> int:
@@ -443,6 +455,8 @@ def revoke(
     )
     for invite in pending:
         invite.expires_at = now
+    # Their seats on sessions to come go to the waitlists, as if they had unregistered.
+    promoted = tuple(changes.withdraw_person(db, person, now))
     removals: list[MemberAction] = []
     groups = db.scalars(select(Group).where(Group.office_id == person.office_id).order_by(Group.id))
     for group in groups:
@@ -461,4 +475,4 @@ def revoke(
         target=person.slug,
         detail=f"{len(removals)} retrait(s) de groupe demandé(s)",
     )
-    return Revocation(person, tuple(removals), was_active)
+    return Revocation(person, tuple(removals), was_active, promoted)

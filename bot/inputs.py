@@ -24,7 +24,9 @@ MAX_RRULE_LENGTH = 300
 # Bidirectional embeddings, overrides and isolates: they make « gnp.exe » read « exe.png ».
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: `²`, `٣` or `１` are not numbers here
-_DURATION = re.compile(r"^\s*([0-9]{1,9})\s*(min|m|h|j|d)\s*$", re.IGNORECASE)
+# One or more "number unit" parts, as people write them; ASCII digits only (« ² » is not a number).
+_DURATION_PART = re.compile(r"([0-9]{1,9})\s*(minutes?|mn|min|m|heures?|hours?|h|jours?|days?|j|d)?\s*")
+_UNIT_MINUTES = {"m": 1, "h": 60, "j": 24 * 60, "d": 24 * 60}
 # BYSETPOS, BYWEEKNO and BYYEARDAY are left out: a Klub never needs them, and they are what lets a
 # rule look plausible while matching nothing (dateutil then searches day after day until year 9999).
 _RRULE_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTH", "BYMONTHDAY", "WKST"}
@@ -133,12 +135,23 @@ def _shown(text: str, limit: int = 40) -> str:
 
 
 def parse_duration(text: str, *, low: timedelta = timedelta(0), high: timedelta = MAX_DURATION) -> timedelta:
-    """« 7j », « 7d », « 2h », « 30min » -> timedelta, between `low` and `high`."""
-    m = _DURATION.match(str(text))
-    if m is None:
+    """« 7j », « 2h », « 30min », « 1h30 », « 1 h 30 », « 90 min », « 1 jour 2 h » -> timedelta, between `low`
+    and `high`. Units go from large to small; a bare number is allowed only right after hours (1h30)."""
+    raw = str(text).strip().lower()
+    pos, minutes, last_unit, previous = 0, 0, 10**9, ""
+    while pos < len(raw):
+        m = _DURATION_PART.match(raw, pos)
+        word = (m.group(2) or ("min" if previous == "h" else "")) if m and m.end() > pos else ""
+        if m is None or not word:
+            raise InputError("input.bad_duration", text=_shown(str(text)))
+        unit = "m" if word.startswith(("m", "mn")) else word[0]
+        size = _UNIT_MINUTES[unit]
+        if size >= last_unit:
+            raise InputError("input.bad_duration", text=_shown(str(text)))
+        minutes += int(m.group(1)) * size
+        last_unit, previous, pos = size, unit, m.end()
+    if not raw:
         raise InputError("input.bad_duration", text=_shown(str(text)))
-    n, unit = int(m.group(1)), m.group(2).lower()
-    minutes = n if unit in ("min", "m") else n * 60 if unit == "h" else n * 24 * 60
     if minutes > high.total_seconds() // 60 or minutes < low.total_seconds() // 60:
         raise InputError("input.duration_range", text=_shown(str(text)), low=_fmt(low), high=_fmt(high))
     return timedelta(minutes=minutes)

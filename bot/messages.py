@@ -39,6 +39,7 @@ class Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     private: bool = False  # deliver in private to the speaker rather than in the chat
     leave_chat: bool = False  # the adapter leaves the chat after sending (chat not configured)
+    fallback: str = ""  # for a private reply: what to post in the chat instead if the platform refuses the DM
     # For the speaker alone: shown to them only where the platform can do so inside the chat (a Discord
     # ephemeral answer), in the chat elsewhere. None until the core decides (from the command table).
     personal: bool | None = None

@@ -20,8 +20,8 @@ def group_chat(group: Group) -> ChatRef:
 
 def person_chat(app: App, person: Person) -> ChatRef | None:
     """The private chat where the person was last seen, among the platforms this process serves."""
-    if person.erased_at is not None:
-        return None
+    if person.erased_at is not None or not person.active:
+        return None  # revoked or erased: nothing private reaches them any more
     idents = [i for i in person.identities if i.platform in app.platforms]
     if not idents:
         return None

@@ -52,6 +52,7 @@ def encode(message: OutMessage) -> str:
         "private": reply.private,
         "leave_chat": reply.leave_chat,
         "personal": reply.personal,
+        "fallback": reply.fallback,
         "meta": message.meta,
     }
     if isinstance(reply, GateReply):
@@ -72,6 +73,7 @@ def decode(row: OutboxRow) -> OutMessage:
         "private": data.get("private", False),
         "leave_chat": data.get("leave_chat", False),
         "personal": data.get("personal"),
+        "fallback": data.get("fallback", ""),
     }
     gate = data.get("gate")
     reply: Reply

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -72,9 +71,13 @@ def create(
     entry: str | None = None,
     score: float | None = None,
     theme: str | None = None,
+    session: Session | None = None,
 ) -> Question:
-    """Write the question (and commit-ready flush) before anything acknowledges it."""
-    session = clubs.next_session(db, office_id, now)
+    """Write the question (and commit-ready flush) before anything acknowledges it.
+
+    Without a named session it goes to the next Klub: workshops and conferences get questions only
+    when the asker names them. With no Klub planned yet, it waits (and joins the next Klub created)."""
+    session = session if session is not None else clubs.next_klub(db, office_id, now)
     q = Question(
         office_id=office_id,
         person_id=person.id if person else None,
@@ -229,6 +232,23 @@ def answered_at(db: Db, office_id: str, session_id: int) -> list[Question]:
             )
             .order_by(Question.id)
         )
+    )
+
+
+def latest_reported_klub(db: Db, office_id: str, now: datetime) -> Session | None:
+    """The compte rendu without a number: the latest Klub held with questions answered there."""
+    answered = select(Question.session_id).where(Question.office_id == office_id, Question.status == "answered_klub")
+    return db.scalar(
+        select(Session)
+        .where(
+            Session.office_id == office_id,
+            Session.kind == "klub",
+            Session.starts_at <= now,
+            Session.status != "cancelled",
+            Session.id.in_(answered),
+        )
+        .order_by(Session.starts_at.desc(), Session.id.desc())
+        .limit(1)
     )
 
 
@@ -410,35 +430,6 @@ def to_xlsx(table: list[list[str]]) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
-
-
-def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tuple[str, int, list[Question]]]:
-    """The most frequent topics among questions the base did not answer: (topic, count, examples)."""
-    unanswered = [
-        q
-        for q in search(db, flt)
-        if q.status not in ("answered_base", "merged", "withdrawn")
-        and (q.source != "advance" or q.matched_entry is None)
-    ]
-    counts: Counter[str] = Counter()
-    examples: dict[str, list[Question]] = {}
-    words: dict[str, Counter[str]] = {}
-    for q in unanswered:
-        pairs = normalizer.pairs(q.text)  # type: ignore[attr-defined]
-        stems = {stem for _, stem in pairs if normalizer.weight(stem) >= 1.0}  # type: ignore[attr-defined]
-        for word, stem in pairs:
-            words.setdefault(stem, Counter())[word] += 1
-        for stem in stems:
-            counts[stem] += 1
-            examples.setdefault(stem, []).append(q)
-    out: list[tuple[str, int, list[Question]]] = []
-    for stem, n in counts.most_common():
-        if n < 2 and out:
-            break
-        out.append((words[stem].most_common(1)[0][0], n, examples[stem][:3]))
-        if len(out) >= top:
-            break
-    return out
 
 
 def offices_of(db: Db, person: Person) -> set[str]:

@@ -15,14 +15,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
-from bot import clubs
+from bot import clubs, membership
 from bot.config import OfficeConfig, parse_duration
 from bot.messages import ChatRef, OutMessage, Reply
 from bot.notify import group_chat, person_chat
@@ -120,10 +121,11 @@ class Reminders:
                     candidates.append(
                         (f"alert:{rem.low_attendance}@{stamp}", f"group:{gid}", parse_duration(rem.low_attendance))
                     )
+            zone = ZoneInfo(office.timezone)
             for key, rcpt, delta in candidates:
                 if (s.id, key, rcpt) in done:
                     continue
-                items.append(Item(s.starts_at - delta, s.id, key, rcpt))
+                items.append(Item(due_at(s.starts_at, delta, zone), s.id, key, rcpt))
         items.sort()
         return items
 
@@ -148,18 +150,24 @@ class Reminders:
             return 0
         grace = {o.id: parse_duration(o.reminders.grace) for o in self.app.config.offices}
         platforms: list[str] = []
+        dropped: list[Item] = []
         with self.app.sessions.begin() as db:
             for item in due:
-                platform = self._fire(db, item, now, grace)
+                platform = self._fire(db, item, now, grace, dropped)
                 if platform is not None:
                     platforms.append(platform)
+            for notice in drop_notices(self.app, db, dropped, now, grace):
+                self.app.outbox.put(notice, db)
+                platforms.append(notice.chat.platform)
         self.app.outbox.notify(*sorted(set(platforms)))  # after the commit: the rows exist
         return len(platforms)
 
     # -- one item -------------------------------------------------------------------------------------
 
-    def _fire(self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta]) -> str | None:
-        """Write the item's row; the platform to wake when it is to be sent."""
+    def _fire(
+        self, db: Db, item: Item, now: datetime, grace: dict[str, timedelta], dropped: list[Item]
+    ) -> str | None:
+        """Write the item's row; the platform to wake when it is to be sent. A new drop joins `dropped`."""
         session = db.get(Session, item.session_id)
         if session is None or session.status not in clubs.ACTIVE:
             return None
@@ -170,6 +178,7 @@ class Reminders:
         late = now - item.due_at
         if late > office_grace:
             if self._write(db, item, OutMessage(chat, Reply("")), now, "dropped"):
+                dropped.append(item)
                 log.warning(
                     "rappel abandonné (retard %s) : séance %s, %s, %s",
                     late,
@@ -229,3 +238,39 @@ class Reminders:
         )
         claim = insert.on_conflict_do_nothing(index_elements=["session_id", "offset_key", "recipient"])
         return db.scalar(claim.returning(OutboxRow.id)) is not None
+
+
+def due_at(starts_at: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
+    """When a reminder is due. Whole days are local days (J-7 of an 18:30 session is at 18:30 on the
+    office's clock, even across a clock change); hours and minutes are absolute (H-2 is two real hours)."""
+    days, rest = timedelta(days=offset.days), offset - timedelta(days=offset.days)
+    if not days:
+        return starts_at.astimezone(UTC) - rest  # in UTC: aware arithmetic in a zone is wall-clock arithmetic
+    wall = starts_at.astimezone(zone).replace(tzinfo=None) - days
+    # A wall time skipped by a clock change is read on the old offset (fold=0), like dateutil does.
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC) - rest
+
+
+def drop_notices(
+    app: App, db: Db, dropped: list[Item], now: datetime, grace: dict[str, timedelta]
+) -> list[OutMessage]:
+    """Reminders dropped for lateness are told to the office's team group: what was not sent, and why.
+
+    One message per session and offset (a private reminder to twelve people is one line), sent once:
+    only a reminder whose drop was just recorded in the ledger is here."""
+    from bot.handlers import clubs as views  # the wording lives with the chat handlers
+
+    by_session: dict[int, dict[str, list[Item]]] = {}
+    for item in dropped:
+        offset = item.offset_key.split("@", 1)[0]
+        by_session.setdefault(item.session_id, {}).setdefault(offset, []).append(item)
+    out: list[OutMessage] = []
+    for session_id, offsets in sorted(by_session.items()):
+        session = db.get(Session, session_id)
+        if session is None:
+            continue
+        late = now - min(i.due_at for items in offsets.values() for i in items)
+        reply = views.dropped_reply(app, db, session, offsets, late, grace.get(session.office_id, timedelta(0)))
+        for group in membership.office_groups(db, session.office_id, "equipe", app.platforms):
+            out.append(OutMessage(group_chat(group), reply))
+    return out

@@ -137,19 +137,52 @@ def fmt_when(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
 
 
 def fmt_delay(delta: timedelta, lang: str = "fr") -> str:
-    """A reminder offset said as people say it: « dans 7 jours », « demain », « dans 2 heures »."""
-    hours = round(delta.total_seconds() / 3600)
-    if lang == "en":
-        if hours >= 48 and hours % 24 == 0:
-            return f"in {hours // 24} days"
-        if hours == 24:
-            return "tomorrow"
-        return f"in {hours} hours" if hours != 1 else "in 1 hour"
-    if hours >= 48 and hours % 24 == 0:
-        return f"dans {hours // 24} jours"
-    if hours == 24:
-        return "demain"
-    return f"dans {hours} heures" if hours != 1 else "dans 1 heure"
+    """A reminder offset said as people say it: « dans 7 jours », « demain », « dans 2 heures »,
+    « dans 30 minutes », « dans 1 h 30 »."""
+    minutes = round(delta.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    en = lang == "en"
+    if not rest and days >= 2:
+        return f"in {days} days" if en else f"dans {days} jours"
+    if not rest and days == 1:
+        return "tomorrow" if en else "demain"
+    hours += days * 24
+    if not mins:
+        if en:
+            return "in 1 hour" if hours == 1 else f"in {hours} hours"
+        return "dans 1 heure" if hours == 1 else f"dans {hours} heures"
+    if not hours:
+        if en:
+            return "in 1 minute" if mins == 1 else f"in {mins} minutes"
+        return "dans 1 minute" if mins == 1 else f"dans {mins} minutes"
+    return f"in {hours} h {mins:02d}" if en else f"dans {hours} h {mins:02d}"
+
+
+def fmt_duration(delta: timedelta, lang: str = "fr") -> str:
+    """A length of time, rounded to the minute: « 8 h », « 1 h 30 », « 45 min », « 2 j 3 h »."""
+    minutes = max(0, round(delta.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    day = "d" if lang == "en" else "j"
+    if days:
+        return f"{days} {day} {hours} h" if hours else f"{days} {day}"
+    if hours:
+        return f"{hours} h {mins:02d}" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def fmt_offset(delta: timedelta, lang: str = "fr") -> str:
+    """The name the office gives a reminder: J-7, H-2, 30 min avant (D-7, H-2, 30 min before)."""
+    minutes = round(delta.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    if days and not rest:
+        return f"D-{days}" if lang == "en" else f"J-{days}"
+    hours, mins = divmod(minutes, 60)
+    if not mins:
+        return f"H-{hours}"
+    said = f"{hours} h {mins:02d}" if hours else f"{mins} min"
+    return f"{said} before" if lang == "en" else f"{said} avant"
 
 
 def month_name(month: int, lang: str = "fr") -> str:

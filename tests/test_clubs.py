@@ -190,3 +190,111 @@ def test_staff_only_session_is_announced_to_the_team_and_invisible_to_providers(
     assert "pour » vaut" in plain(
         say(app, "camille-ant", '/klub titre="X" date=2026-12-01 heure=9h pour=tous', chat="equipe")
     )
+
+
+def test_recurrences_as_the_office_says_them() -> None:
+    assert clubs.french_rrule("1er lundi du mois") == "FREQ=MONTHLY;BYDAY=1MO"
+    assert clubs.french_rrule("le 2ème jeudi de chaque mois") == "FREQ=MONTHLY;BYDAY=2TH"
+    assert clubs.french_rrule("2e jeudi") == "FREQ=MONTHLY;BYDAY=2TH"
+    assert clubs.french_rrule("dernier vendredi du mois") == "FREQ=MONTHLY;BYDAY=-1FR"
+    with pytest.raises(ClubError):
+        clubs.french_rrule("1er lundi du trimestre")
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("1h30", 90), ("1 h 30", 90), ("90 min", 90), ("90min", 90), ("2h", 120), ("2 heures", 120), ("45 minutes", 45)],
+)
+def test_durations_as_typed(text: str, minutes: int) -> None:
+    from bot.config import parse_duration
+
+    assert parse_duration(text) == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["", "1h 2h", "30 1h", "2", "1h30x", "une heure"])
+def test_durations_that_mean_nothing_are_refused(text: str) -> None:
+    from bot.config import parse_duration
+
+    with pytest.raises(ValueError, match="durée invalide"):
+        parse_duration(text)
+
+
+def test_season_in_months_ends_with_that_season() -> None:
+    from datetime import date
+
+    from bot.klubs.recurrence import season_end
+
+    assert season_end("octobre-avril", date(2026, 9, 15)) == date(2027, 4, 30)
+    assert season_end("octobre-avril", date(2027, 2, 1)) == date(2027, 4, 30)  # already inside it
+    assert season_end("octobre-avril", date(2027, 5, 2)) == date(2028, 4, 30)  # the next one
+    assert season_end("janvier", date(2026, 9, 1)) == date(2027, 1, 31)
+    assert season_end("octobre-decembre", date(2026, 9, 14)) == date(2026, 12, 31)
+
+
+def test_config_series_can_end(config: Config, database_url: str) -> None:
+    series = config.series[0].model_copy(update={"until": "2027-01-31"})
+    ending = config.model_copy(update={"series": [series]})
+    app = bootstrap(ending, clock=ManualClock(paris("2026-09-20 09:00")), database_url=database_url, migrate=False)
+    with app.sessions() as db:
+        days = [s.occurrence_key for s in db.query(Session).order_by(Session.starts_at)]
+    app.close()
+    assert days == ["2026-10-01", "2026-11-05", "2026-12-03", "2027-01-07"]
+
+
+def test_a_config_series_already_ending_twice_is_one_clear_error(config: Config, database_url: str) -> None:
+    series = config.series[0].model_copy(update={"until": "2027-01-31", "rrule": "FREQ=MONTHLY;BYDAY=1TH;COUNT=3"})
+    broken = config.model_copy(update={"series": [series]})
+    with pytest.raises(ConfigError, match=r"series\[0\] \(klub-trois-vallees\) : Cette règle dit déjà"):
+        bootstrap(broken, clock=ManualClock(paris("2026-09-20 09:00")), database_url=database_url, migrate=False)
+
+
+def test_an_exact_duplicate_is_refused_and_changes_nothing(app: App) -> None:
+    create = '/klub titre="Atelier Canva" type=atelier date=2026-12-10 heure=14h'
+    assert "Séance programmée" in plain(say(app, "camille-ant", create, chat="equipe"))
+    again = plain(say(app, "camille-ant", create.replace("Canva", "canva"), chat="equipe"))
+    assert "déjà programmé à cette date et cette heure" in again
+    # Another hour, or another title, is another session.
+    assert "Séance programmée" in plain(say(app, "camille-ant", create.replace("14h", "16h"), chat="equipe"))
+    with app.sessions() as db:
+        assert db.query(Session).filter(Session.kind == "atelier").count() == 2
+
+
+def test_a_series_over_existing_sessions_skips_them_with_a_warning(app: App) -> None:
+    # The config's Klub is planned; a second series with the same title and time overlaps it from January.
+    reply = plain(
+        say(
+            app,
+            "camille-ant",
+            '/klub titre="Klub numérique" quand="1er jeudi" heure=18h30 debut=2027-01-01 fin=2027-06-30',
+            chat="equipe",
+        )
+    )
+    assert "4 date(s) existaient déjà" in reply  # January to April; May and June are new
+    with app.sessions() as db:
+        days = [s.occurrence_key for s in db.query(Session).filter(Session.starts_at >= paris("2027-01-01 00:00"))]
+        assert len(days) == len(set(days))
+
+
+def test_edit_session_promotes_the_waitlist_and_refuses_bad_values(app: App) -> None:
+    say(app, "camille-ant", '/klub titre="Atelier" type=atelier date=2026-12-10 heure=14h places=1', chat="equipe")
+    with app.sessions() as db:
+        number = db.query(Session).filter(Session.kind == "atelier").one().id
+    say(app, "gite-du-moulin", f"/inscrire {number}")
+    assert "liste d'attente" in plain(say(app, "camping-les-pins", f"/inscrire {number}"))
+    for bad, expected in [
+        ("places=0", "places"),
+        ("lien=ftp://x", "lien"),
+        ("salle=2", "Option inconnue"),
+        ("", "Usage"),
+    ]:
+        assert (
+            expected.lower()
+            in plain(say(app, "camille-ant", f"/modifier-seance {number} {bad}", chat="equipe")).lower()
+        )
+    assert "réservée au rôle" in plain(say(app, "gite-du-moulin", f"/modifier-seance {number} places=5"))
+    out = plain(say(app, "camille-ant", f"/modifier-seance {number} places=2 lieu=Mairie", chat="equipe"))
+    assert "Thomas Bernard passe(nt) de la liste d'attente" in out and "Mairie" in out
+    with app.sessions() as db:
+        session = db.get(Session, number)
+        assert session is not None and session.capacity == 2 and session.location == "Mairie"
+        assert db.query(AuditLog).filter_by(action="session.edit").count() == 1

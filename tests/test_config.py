@@ -61,7 +61,7 @@ BROKEN = [
     (MINIMAL + "people:\n  - {id: b, name: B, office: ot-test, role: chef}\n", "people[0].role : rôle inconnu"),
     (MINIMAL + "database:\n  url: mysql://x\n", "database.url : attendu une URL sqlite"),
     (MINIMAL + "database:\n  url: ${NOPE}\n", "database.url : la variable d'environnement NOPE n'est pas définie"),
-    (MINIMAL + "    reminders: {group: [7 jours]}\n", "offices[0].reminders.group : durée invalide « 7 jours »"),
+    (MINIMAL + "    reminders: {group: [7 semaines]}\n", "offices[0].reminders.group : durée invalide « 7 semaines »"),
     (MINIMAL + "web: {port: 99999}\n", "web.port : attendu une valeur inférieure ou égale à 65535"),
     (MINIMAL + "adapters: {telegram: {enabled: peut-être}}\n", "adapters.telegram.enabled : attendu true ou false"),
     (MINIMAL + "    groups:\n      - {platform: telegram, chat_id: 1, kind: clients}\n", "offices[0].groups[0].kind"),

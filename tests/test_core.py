@@ -130,3 +130,15 @@ def test_the_platform_locale_is_the_default_until_the_person_chooses(app: App) -
     assert aide(None).startswith("Ce que je sais faire")
     say(app, "gite-du-moulin", "/langue fr")
     assert aide("en-US").startswith("Ce que je sais faire")  # the choice wins
+
+
+def test_every_argument_hint_is_in_both_catalogs() -> None:
+    # /aide shows the hint in the reader's language: an English reader never sees « n° » or « <texte> ».
+    from bot.bootstrap import all_commands
+    from bot.i18n import catalog
+
+    for lang in ("fr", "en"):
+        missing = [c.name for c in all_commands() if c.usage and f"usage.{c.name}" not in catalog(lang)]
+        assert missing == [], (lang, missing)
+    english = [catalog("en")[f"usage.{c.name}"] for c in all_commands() if c.usage]
+    assert not [h for h in english if "n°" in h or "texte" in h or "raison" in h]

@@ -602,20 +602,23 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
     clock.set(datetime(2026, 12, 2, 17, 31, tzinfo=UTC))
     dc_app.tick()
     (group,) = await fake.wait_for("POST", f"/channels/{PRESTA}/messages")
-    await acks.wait(1)
+    # The team channel hears once what was dropped, and why.
+    (notice,) = await fake.wait_for("POST", f"/channels/{EQUIPE}/messages")
+    await acks.wait(2)
     assert "Klub numérique" in content(group) and "demain" in content(group)
+    assert "Rappels non envoyés" in content(notice) and "J-7 dans le groupe" in content(notice)
 
     # Two hours before: privately, to the registered member.
     clock.set(datetime(2026, 12, 3, 15, 31, tzinfo=UTC))
     dc_app.tick()
-    await acks.wait(2)
+    await acks.wait(3)
     dm = fake.dm_channels[str(JULIEN)]
     (private,) = fake.made("POST", f"/channels/{dm}/messages")
     assert "Klub numérique" in content(private)
 
     dc_app.tick()  # a second alarm at the same moment sends nothing again
     await asyncio.sleep(0)
-    assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1 and len(acks.messages) == 2
+    assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1 and len(acks.messages) == 3
     with dc_app.sessions() as db:
         ledger = {((d.offset_key or "").split("@")[0], d.status) for d in db.scalars(select(Delivery))}
     # The J-3 attendance alert is as late as the J-7 reminder: dropped too, never sent late.

@@ -128,6 +128,19 @@ def test_a_code_links_the_account_once(app: App) -> None:
         assert membership.resolve(db, "console", "autre-compte", app.clock.now()).person is None
 
 
+def test_a_code_read_aloud_is_accepted_with_spaces_and_a_typo_costs_no_attempt(app: App) -> None:
+    code = invite_code(app)
+    spoken = " ".join(code[i : i + 4] for i in range(0, 12, 4)).lower()  # « abcd efgh jkmn »
+    # Typos in the shape first: explained, and none of them counts toward the lock-out.
+    for typo in [spoken[:-1], spoken[:-1] + "0", spoken + " x"]:
+        text = plain(private_as(app, "nouveau-compte", f"/start {typo}"))
+        assert ("12 caractères" in text or "ne contient pas « 0 »" in text) and "ne compte pas" in text, typo
+    with app.sessions() as db:
+        assert db.scalars(select(GateAttempt)).all() == []
+    assert "C'est fait, Marie" in plain(private_as(app, "nouveau-compte", f"/start {spoken}"))
+    assert "C'est fait" in plain(private_as(app, "nouveau-compte", f"/start {code[:6]}-{code[6:].lower()}"))
+
+
 def test_expired_and_unknown_codes_change_nothing(app: App, clock: ManualClock) -> None:
     code = invite_code(app)
     assert "n'existe pas" in plain(private_as(app, "inconnu", "/start ABCD-EFGH-JKMN"))
@@ -149,7 +162,7 @@ def test_failed_codes_are_rate_limited_per_account(app: App, clock: ManualClock)
     code = invite_code(app, slug=new_person(app))
     for i in range(gate.MAX_FAILURES):
         clock.advance(timedelta(minutes=1))
-        assert "n'existe pas" in plain(private_as(app, "devin", f"/start ZZZZZZZZZZ{i}"))
+        assert "n'existe pas" in plain(private_as(app, "devin", f"/start ZZZZZZZZZZZ{i + 2}"))
     # Even the right code is refused now, without being looked at.
     text = plain(private_as(app, "devin", f"/start {code}"))
     assert "Trop de codes erronés" in text and "56 min" in text

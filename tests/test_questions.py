@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from bot import drafts, privacy, questions
 from bot.bootstrap import App
@@ -259,3 +260,98 @@ def test_cli_draft_export_and_forget(app: App, tmp_path: Path, capsys: pytest.Ca
         q = db.get(Question, 1)
         assert q is not None and q.person_id is None
         assert db.query(AuditLog).filter_by(action="person.erase").count() == 1
+
+
+def test_a_hesitation_logs_no_proposed_tutorial(app: App) -> None:
+    # « Vouliez-vous dire… » offers titles, shows no tutorial: the log must not say one was proposed.
+    replies = say(app, "gite-du-moulin", "mon wifi")
+    assert "Vouliez-vous dire" in plain(replies)
+    # A near-duplicate shown instead of the tutorial: not proposed either.
+    say(app, "camping-les-pins", "/question Comment répondre aux avis négatifs sur Google ?")
+    say(app, "canoe-aventure", "/question Comment répondre aux avis négatifs sur Google ?")
+    with app.sessions() as db:
+        rows = {q.person_id: q for q in db.scalars(select(Question))}
+        by_slug = {p.slug: p.id for p in db.scalars(select(Person))}
+        hesitated = rows[by_slug["gite-du-moulin"]]
+        assert hesitated.source == "low_confidence" and hesitated.matched_entry is None
+        assert hesitated.match_score is not None  # how close the base came is kept
+        first, duplicate = rows[by_slug["camping-les-pins"]], rows[by_slug["canoe-aventure"]]
+        assert first.matched_entry is not None  # the tutorial was shown under the first one
+        assert duplicate.matched_entry is None  # the vote offer was shown instead
+
+
+GAP_QUESTIONS = [
+    "Comment déclarer la taxe de séjour en ligne ?",
+    "La taxe de séjour pour les gîtes, qui la collecte ?",
+    "Faut-il afficher la taxe de séjour à l'accueil ?",
+    "Comment imprimer des étiquettes pour mes confitures ?",
+    "Quel logiciel pour imprimer des étiquettes de vin ?",
+    "Peut-on louer un vélo électrique à l'office ?",
+]
+
+
+def _gap_topics(app: App) -> list[tuple[str, int, list[int]]]:
+    from bot.faq.normalize import default_normalizer
+
+    with app.sessions() as db:
+        found = drafts.gaps(db, default_normalizer(), LogFilter(office_ids=(OFFICE,)))
+        return [(topic, n, [q.id for q in examples]) for topic, n, examples in found]
+
+
+def test_gaps_group_each_unanswered_question_into_one_stable_topic(app: App) -> None:
+    with app.sessions.begin() as db:
+        person = db.scalars(select(Person).where(Person.slug == "gite-du-moulin")).one()
+        for text in GAP_QUESTIONS:
+            questions.create(db, OFFICE, person, text, "faq_miss", app.clock.now())
+    topics = _gap_topics(app)
+    assert topics == _gap_topics(app)
+    names = [t for t, _, _ in topics]
+    assert [(n, ids) for _, n, ids in topics] == [(3, [1, 2, 3]), (2, [4, 5])]
+    assert names[0] in ("taxe", "sejour")
+    assert names[1] in ("etiquettes", "imprimer")
+    # The lone question about bikes is no « topic »; answered or dismissed ones are no gap.
+    with app.sessions.begin() as db:
+        questions.set_status(db, db.get(Question, 4), "dismissed", app.clock.now(), None, reason="hors sujet")
+    assert [(n, ids) for _, n, ids in _gap_topics(app)] == [(3, [1, 2, 3])]
+
+
+def test_gaps_are_the_same_whatever_the_hash_seed(app: App, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with app.sessions.begin() as db:
+        person = db.scalars(select(Person).where(Person.slug == "gite-du-moulin")).one()
+        for text in GAP_QUESTIONS:
+            questions.create(db, OFFICE, person, text, "faq_miss", app.clock.now())
+    url = app.engine.url.render_as_string(False)
+    runs = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        cmd = [sys.executable, "-m", "bot", "--config", "config.example.yml", "questions", "gaps"]
+        done = subprocess.run(
+            [*cmd, "--office", OFFICE, "--db", url], capture_output=True, text=True, env=env, check=True
+        )
+        runs.append(done.stdout)
+    assert runs[0] == runs[1] == runs[2]
+    assert "3 question(s)" in runs[0] and "2 question(s)" in runs[0]
+
+
+def test_a_question_goes_to_the_next_klub_unless_a_session_is_named(app: App) -> None:
+    from bot.storage.tables import Session
+
+    say(app, "camille-ant", '/klub titre="Atelier Canva" type=atelier date=2026-11-26 heure=14h', chat="equipe")
+    with app.sessions() as db:
+        workshop = db.scalars(select(Session).where(Session.kind == "atelier")).one().id
+    assert "« Klub numérique »" in plain(say(app, "gite-du-moulin", "/question Comment créer un visuel ?"))
+    assert "« Atelier Canva »" in plain(say(app, "gite-du-moulin", f"/question {workshop} Quel format pour un post ?"))
+    assert "« Atelier Canva »" in plain(say(app, "gite-du-moulin", f"/question anonyme n°{workshop} Et une story ?"))
+    # A question that starts with a number which is no session to come is a question.
+    told = plain(say(app, "gite-du-moulin", "/question 300 avis en un mois : comment répondre à tous ?"))
+    assert "« Klub numérique »" in told
+    with app.sessions() as db:
+        assert (
+            db.scalars(select(Question).order_by(Question.id.desc())).first().text
+            == "300 avis en un mois : comment répondre à tous ?"
+        )  # type: ignore[union-attr]
+    assert "Je ne trouve pas de séance n°99" in plain(say(app, "gite-du-moulin", "/question n°99 Une question"))

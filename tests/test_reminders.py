@@ -113,10 +113,19 @@ def test_missed_beyond_grace_is_dropped_and_logged(
     app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
     with caplog.at_level(logging.WARNING, logger="bot.reminders"):
         app.tick()
-    assert deliver(app) == []
+    sent = deliver(app)
+    # Not the reminder: one notice in the team group saying what was not sent and why.
+    assert [m.chat.chat_id for m in sent] == ["ot-trois-vallees:equipe"]
+    assert "Rappels non envoyés pour la séance n°" in sent[0].reply.text and "J-7 dans le groupe" in sent[0].reply.text
+    assert "7 h de retard (délai accepté : 6 h)" in sent[0].reply.text
     assert "rappel abandonné" in caplog.text
     assert ledger(app)["group:7d:group:6:dropped"] == 1
+    # Told once: a restart does not tell the team again.
     app.close()
+    again = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    again.tick()
+    assert deliver(again) == []
+    again.close()
 
 
 def test_claim_without_acknowledgement_is_taken_over_after_the_lease(
@@ -215,3 +224,37 @@ def test_an_adapter_that_gives_up_is_never_retried(config: Config, clock: Manual
     assert app.outbox.drain("console") == []
     assert ledger(app)["group:7d:group:6:uncertain"] == 1
     app.close()
+
+
+def test_day_offsets_are_local_days_and_hour_offsets_are_absolute() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.reminders import due_at
+
+    paris_zone = ZoneInfo("Europe/Paris")
+    spring = paris("2027-04-01 18:30")  # summer time; J-7 falls in winter time
+    assert due_at(spring, timedelta(days=7), paris_zone) == paris("2027-03-25 18:30")
+    autumn = paris("2026-10-29 18:30")  # winter time; J-7 falls in summer time
+    assert due_at(autumn, timedelta(days=7), paris_zone) == paris("2026-10-22 18:30")
+    # Hours are real hours, even across the night of the change.
+    assert due_at(paris("2027-03-28 12:00"), timedelta(hours=12), paris_zone) == paris("2027-03-27 23:00")
+    # A mixed offset: the days on the wall clock, then the hours.
+    assert due_at(spring, timedelta(days=7, hours=2), paris_zone) == paris("2027-03-25 16:30")
+
+
+@pytest.mark.parametrize(
+    ("offset", "fr", "en"),
+    [
+        (timedelta(minutes=30), "dans 30 minutes", "in 30 minutes"),
+        (timedelta(minutes=2), "dans 2 minutes", "in 2 minutes"),
+        (timedelta(minutes=90), "dans 1 h 30", "in 1 h 30"),
+        (timedelta(hours=2), "dans 2 heures", "in 2 hours"),
+        (timedelta(hours=1), "dans 1 heure", "in 1 hour"),
+        (timedelta(days=1), "demain", "tomorrow"),
+        (timedelta(days=7), "dans 7 jours", "in 7 days"),
+    ],
+)
+def test_reminder_delays_read_as_people_say_them(offset: timedelta, fr: str, en: str) -> None:
+    from bot.timefmt import fmt_delay
+
+    assert (fmt_delay(offset), fmt_delay(offset, "en")) == (fr, en)

@@ -216,6 +216,22 @@ async def test_button_press_becomes_its_command(fake: FakeTelegram, adapter: Tel
     await fake.wait_for("sendMessage", lambda c: "answer you in English" in c.params["text"])
 
 
+async def test_register_button_in_the_group_answers_in_private(fake: FakeTelegram, adapter: TelegramAdapter) -> None:
+    await fake.push(fake.callback(PRESTA, JULIEN, "/inscrire 1"))
+    (told,) = await fake.wait_for("sendMessage", to(JULIEN))
+    assert "C'est noté" in told.params["text"]
+    assert fake.made("sendMessage", to(PRESTA)) == []
+
+
+async def test_register_button_names_the_person_when_the_bot_cannot_write_privately(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    fake.fail("sendMessage", 403, chat_id=JULIEN)
+    await fake.push(fake.callback(PRESTA, JULIEN, "/inscrire 1"))
+    (told,) = await fake.wait_for("sendMessage", to(PRESTA))
+    assert told.params["text"].startswith("Julien Petit : C'est noté : vous êtes inscrit(e)")
+
+
 async def test_outbox_message_delivered_and_acked_once(
     fake: FakeTelegram, adapter: TelegramAdapter, tg_app: App
 ) -> None:

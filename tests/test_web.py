@@ -641,3 +641,14 @@ def test_cli_registers_klub_web() -> None:
 def test_the_audit_names_the_link_requests(wapp: App) -> None:
     link_for(wapp, "camille-ant")
     assert count(wapp, AuditLog, AuditLog.action == "web.link") == 1
+
+
+def test_a_session_changed_in_chat_shows_its_new_place_and_seats(wapp: App, client: TestClient) -> None:
+    ids = seed(wapp)
+    log_in(client, wapp, "camille-ant")
+    number = ids["next_session"]
+    changed = say(wapp, "camille-ant", f'/modifier-seance {number} places=20 lieu="Mairie, salle 3"', chat="equipe")
+    assert "modifiée" in plain(changed)
+    page = client.get(f"/sessions/{number}")
+    assert page.status_code == 200
+    assert "Mairie, salle 3" in page.text and "/ 20" in page.text

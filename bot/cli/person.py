@@ -13,6 +13,7 @@ from bot.cli.argfr import non_blank
 from bot.cli.common import CliError, load, write_output
 from bot.cli.invite import check_office, open_app
 from bot.config import SLUG
+from bot.handlers.clubs import tell_promoted
 from bot.roles import ROLE_NAMES
 from bot.storage.tables import Person
 
@@ -133,10 +134,14 @@ def revoke_cmd(args: argparse.Namespace) -> int:
             result = gate.revoke(
                 db, person=person, now=app.clock.now(), platforms=app.platforms, actor_label=gate.CLI_ACTOR
             )
+            for session, promoted in result.promoted:
+                tell_promoted(app, db, session, promoted)
             name = person.name
         word = "retiré" if result.was_active else "déjà retiré (retraits redemandés)"
         print(f"Accès de {name} ({args.slug}) {word}.")
-        if not result.removals:
+        if result.promoted:
+            print(f"{len(result.promoted)} place(s) rendue(s) à la liste d'attente (prévenu(s) en privé).")
+        if not result.removals and not result.promoted:
             print("Aucun groupe à quitter sur les plateformes configurées.")
             return 0
         for action in result.removals:
@@ -193,6 +198,8 @@ def forget_cmd(args: argparse.Namespace) -> int:
             # Out of the groups first (needs the platform accounts), then the personal data goes.
             result = gate.revoke(db, person=person, now=app.clock.now(), platforms=app.platforms,
                                  actor_label=gate.CLI_ACTOR)  # fmt: skip
+            for session, promoted in result.promoted:
+                tell_promoted(app, db, session, promoted)
             kept = privacy.forget(db, person, app.clock.now(), gate.CLI_ACTOR)
         print(f"Données de {args.slug} effacées ; {kept} question(s) conservée(s) sans nom.")
         for action in result.removals:

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit, clubs, questions
+from bot import audit, clubs, drafts, questions
 from bot.bootstrap import App, bootstrap
 from bot.cli.common import CliError, check_output, load, write_output
 from bot.clock import SystemClock
@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
     ):
         q = qsub.add_parser(name, help=help_)
         q.add_argument("--office", required=True, help="identifiant de l'office")
+        q.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
         q.add_argument("--from", dest="start", help="depuis cette date (AAAA-MM-JJ, incluse)")
         q.add_argument("--to", dest="end", help="jusqu'à cette date (AAAA-MM-JJ, incluse)")
         q.add_argument("--status", action="append", choices=questions.STATUSES, help="statut (répétable)")
@@ -41,7 +42,7 @@ def _open(args: argparse.Namespace) -> tuple[App, LogFilter]:
     config = load(args)
     if args.office not in {o.id for o in config.offices}:
         raise CliError(f"office « {args.office} » inconnu (offices : {', '.join(o.id for o in config.offices)})")
-    app = bootstrap(config, clock=SystemClock(), platforms=())
+    app = bootstrap(config, clock=SystemClock(), database_url=args.db or config.database.url, platforms=())
     try:
         for option, text in (("--from", args.start), ("--to", args.end)):
             if text and not in_range(parse_date(text)):
@@ -124,7 +125,7 @@ def gaps(args: argparse.Namespace) -> int:
     app, flt = _open(args)
     try:
         with app.sessions() as db:
-            found = questions.gaps(db, default_normalizer(), flt)
+            found = drafts.gaps(db, default_normalizer(), flt)
             if not found:
                 print("Aucune question sans réponse sur cette période.")
                 return 0

@@ -14,7 +14,8 @@ def aide(ctx: Ctx, args: str) -> list[Reply]:
     table = ctx.app.core.table
     lines: list[str] = [ctx.t("help.title")]
     for cmd in table.visible(ctx.role, ctx.private, ctx.group.kind if ctx.group else None):
-        usage = f" {cmd.usage}" if cmd.usage else ""
+        # The hint in the reader's language: English readers get "#" and "<text>", not "n°" and "<texte>".
+        usage = " " + ctx.t(f"usage.{cmd.name}") if cmd.usage else ""
         # English speakers see the English alias: /next rather than /prochain (both work).
         name = cmd.english if ctx.lang == "en" else cmd.name
         lines.append(ctx.t("help.line", name=name, usage=usage, description=ctx.t(cmd.description_key)))

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import shlex
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session as Db
 
 from bot import audit, clubs, inputs, notify
-from bot.clubs import ClubError, SessionSpec
+from bot.clubs import ClubError
 from bot.commands import Command, Option
+from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, esc, t
 from bot.inputs import InputError
+from bot.klubs import changes
 from bot.messages import Button, Reply
 from bot.roles import Role
-from bot.storage.tables import Person, Session
-from bot.timefmt import TimeInputError, fmt_delay, fmt_when, parse_date, parse_local, parse_time
+from bot.storage.tables import Person, Question, Session
+from bot.timefmt import TimeInputError, fmt_delay, fmt_duration, fmt_offset, fmt_when, parse_local
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -63,12 +64,14 @@ def describe(app: App, db: Db, session: Session, lang: str, *, details: bool = T
 
 
 def register_buttons(lang: str, session: Session) -> tuple[tuple[Button, ...], ...]:
-    return (
-        (
-            Button(t(lang, "klub.button_register"), f"/inscrire {session.id}"),
-            Button(t(lang, "klub.button_unregister"), f"/desinscrire {session.id}"),
-        ),
+    row = (
+        Button(t(lang, "klub.button_register"), f"/inscrire {session.id}"),
+        Button(t(lang, "klub.button_unregister"), f"/desinscrire {session.id}"),
     )
+    if session.kind == "klub":
+        return (row,)
+    # Questions go to the next Klub unless the asker names a workshop or conference: its card offers it.
+    return (row, (Button(t(lang, "klub.button_ask"), f"/question {session.id}"),))
 
 
 def reminder_reply(app: App, db: Db, session: Session, kind: str, offset: timedelta, person: Person | None) -> Reply:
@@ -85,6 +88,30 @@ def reminder_reply(app: App, db: Db, session: Session, kind: str, offset: timede
     return Reply(
         Safe(t(lang, "klub.reminder_group", delay=delay) + "\n" + card), buttons=register_buttons(lang, session)
     )
+
+
+def dropped_reply(
+    app: App, db: Db, session: Session, offsets: dict[str, list[Any]], late: timedelta, grace: timedelta
+) -> Reply:
+    """For the team: the reminders of one session that went unsent because they were too late."""
+    lang = app.config.language
+    parts = []
+    for offset_key, items in sorted(offsets.items()):
+        kind, _, offset = offset_key.partition(":")
+        name = fmt_offset(parse_duration(offset), lang)
+        parts.append(t(lang, f"klub.dropped_{kind}", offset=name, count=len(items)))
+    zone = clubs.zone_of(db, session.office_id)
+    text = t(
+        lang,
+        "klub.dropped",
+        number=session.id,
+        title=session.title,
+        when=fmt_when(session.starts_at, zone, lang),
+        what=Safe(" ; ".join(parts) if lang == "fr" else "; ".join(parts)),
+        late=fmt_duration(late, lang),
+        grace=fmt_duration(grace, lang),
+    )
+    return Reply(text)
 
 
 # -- provider commands --------------------------------------------------------------------------------
@@ -146,158 +173,59 @@ def _target(ctx: Ctx, args: str) -> Session | ClubError:
 def inscrire(ctx: Ctx, args: str) -> list[Reply]:
     session = _target(ctx, args)
     if isinstance(session, ClubError):
-        return _fail(ctx, session)
+        return _personal(ctx, _fail(ctx, session))
     assert ctx.person is not None
     try:
         status, position = clubs.register(ctx.db, session, ctx.person, ctx.now)
     except ClubError as exc:
-        return _fail(ctx, exc)
+        return _personal(ctx, _fail(ctx, exc))
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
     when = fmt_when(session.starts_at, zone, ctx.lang)
     if status == "waitlist":
-        return ctx.say("klub.waitlisted", title=session.title, when=when, position=position)
-    return ctx.say("klub.registered", title=session.title, when=when, number=session.id)
+        return _personal(ctx, ctx.say("klub.waitlisted", title=session.title, when=when, position=position))
+    return _personal(ctx, ctx.say("klub.registered", title=session.title, when=when, number=session.id))
 
 
 def desinscrire(ctx: Ctx, args: str) -> list[Reply]:
     session = _target(ctx, args)
     if isinstance(session, ClubError):
-        return _fail(ctx, session)
+        return _personal(ctx, _fail(ctx, session))
     assert ctx.person is not None
     try:
         previous, promoted = clubs.unregister(ctx.db, session, ctx.person, ctx.now)
     except ClubError as exc:
-        return _fail(ctx, exc)
+        return _personal(ctx, _fail(ctx, exc))
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
     if promoted is not None:
-        lang = promoted.language or ctx.app.config.language
-        text = t(lang, "klub.promoted", title=session.title, when=fmt_when(session.starts_at, zone, lang))
-        notify.to_person(ctx.app, promoted, Reply(text))
+        tell_promoted(ctx.app, ctx.db, session, promoted)
     key = "klub.unregistered" if previous == "yes" else "klub.left_waitlist"
-    return ctx.say(key, title=session.title, when=fmt_when(session.starts_at, zone, ctx.lang))
+    return _personal(ctx, ctx.say(key, title=session.title, when=fmt_when(session.starts_at, zone, ctx.lang)))
 
 
-# -- ANT commands -------------------------------------------------------------------------------------
+def tell_promoted(app: App, db: Db, session: Session, person: Person) -> None:
+    """The first on the waitlist got a seat: they hear it in private."""
+    lang = person.language or app.config.language
+    when = fmt_when(session.starts_at, clubs.zone_of(db, session.office_id), lang)
+    notify.to_person(app, person, Reply(t(lang, "klub.promoted", title=session.title, when=when)))
 
 
-def _options(args: str) -> dict[str, str]:
-    try:
-        words = shlex.split(args)
-    except ValueError as exc:
-        raise ClubError("klub.bad_quotes") from exc
-    out: dict[str, str] = {}
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep:
-            raise ClubError("klub.bad_option", text=word)
-        out[key.strip().lower()] = value.strip()
+def _personal(ctx: Ctx, replies: list[Reply]) -> list[Reply]:
+    """A button pressed under a group message: the answer is for the one who pressed it.
+
+    It goes to them in private; where the platform cannot write to them privately, the group answer
+    names them."""
+    if ctx.private or not ctx.incoming.via_button or ctx.person is None:
+        return replies
+    out = []
+    for reply in replies:
+        named = ctx.t("klub.for_person", name=ctx.person.name, text=reply.text)
+        out.append(Reply(reply.text, buttons=reply.buttons, private=True, fallback=named))
     return out
 
 
-def _int(opts: dict[str, str], key: str) -> int | None:
-    if key not in opts:
-        return None
-    return inputs.parse_number(opts[key], low=0, high=clubs.MAX_CAPACITY, what=key)
-
-
-def _text(opts: dict[str, str], key: str, limit: int, default: str = "") -> str:
-    if key not in opts:
-        return default
-    return inputs.clean_text(opts[key], max_length=limit, what=key)
-
-
-def klub_create(ctx: Ctx, args: str) -> list[Reply]:
-    assert ctx.office is not None and ctx.person is not None
-    if not args.strip():
-        from bot.handlers import klub_guide
-
-        return klub_guide.start(ctx)  # no arguments: the guided dialogue, step by step
-    try:
-        opts = _options(args)
-        known = {
-            "titre",
-            "type",
-            "date",
-            "heure",
-            "quand",
-            "mois",
-            "debut",
-            "duree",
-            "lieu",
-            "lien",
-            "places",
-            "min",
-            "rrule",
-            "pour",
-        }
-        unknown = sorted(set(opts) - known)
-        if unknown:
-            raise ClubError("klub.unknown_option", text=unknown[0])
-        if "titre" not in opts:
-            raise ClubError("klub.missing_title")
-        duration = inputs.parse_duration(opts.get("duree", "2h"), low=timedelta(minutes=15), high=timedelta(hours=12))
-        spec = SessionSpec(
-            title=_text(opts, "titre", 200),
-            kind=opts.get("type", "klub"),
-            duration_minutes=int(duration.total_seconds() // 60),
-            location=_text(opts, "lieu", 300),
-            video_url=_text(opts, "lien", 500),
-            capacity=_int(opts, "places"),
-            min_attendance=_int(opts, "min"),
-            audience=opts.get("pour", "prestataires"),
-        )
-        zone = clubs.zone_of(ctx.db, ctx.office.id)
-        if "heure" not in opts:
-            raise ClubError("klub.missing_time")
-        if "date" in opts:
-            starts = parse_local(opts["date"], opts["heure"], zone)
-            session = clubs.create_one_off(ctx.db, ctx.office.id, spec, starts, ctx.now)
-            audit.record(
-                ctx.db,
-                ctx.now,
-                "session.create",
-                actor=ctx.person,
-                office_id=ctx.office.id,
-                target=f"session:{session.id}",
-            )
-            _changed(ctx)
-            card = Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))
-            return _staff_card(ctx, spec, card)
-        if "quand" not in opts and "rrule" not in opts:
-            raise ClubError("klub.missing_when")
-        rule = opts["rrule"] if "rrule" in opts else clubs.french_rrule(opts["quand"], opts.get("mois"))
-        first_day = parse_date(opts["debut"]) if "debut" in opts else ctx.now.astimezone(zone).date()
-        start_local = datetime.combine(first_day, parse_time(opts["heure"]))
-        series = clubs.create_series(ctx.db, ctx.office.id, spec, rule, start_local, ctx.now)
-    except (ClubError, TimeInputError, InputError) as exc:
-        return _fail(ctx, exc)
-    audit.record(
-        ctx.db,
-        ctx.now,
-        "series.create",
-        actor=ctx.person,
-        office_id=ctx.office.id,
-        target=f"series:{series.id}",
-        detail=series.rrule,
-    )
-    _changed(ctx)
-    upcoming = [
-        s
-        for s in clubs.upcoming(ctx.db, ctx.office.id, ctx.now, limit=50, audiences=clubs.AUDIENCES)
-        if s.series_id == series.id
-    ]
-    lines = [ctx.t("klub.created_series", count=len(upcoming), rrule=series.rrule)]
-    lines += [describe(ctx.app, ctx.db, s, ctx.lang, details=False) for s in upcoming[:3]]
-    return _staff_card(ctx, spec, Reply(Safe("\n\n".join(lines))))
-
-
-def _staff_card(ctx: Ctx, spec: SessionSpec, card: Reply) -> list[Reply]:
-    """A staff-only session created from the providers' group is described in private only."""
-    if spec.audience == "equipe" and ctx.providers_chat:
-        return [Reply(ctx.t("core.answered_private")), Reply(card.text, private=True)]
-    return [card]
+# -- ANT commands -------------------------------------------------------------------------------------
 
 
 def annoncer(ctx: Ctx, args: str) -> list[Reply]:
@@ -359,23 +287,16 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
         new=fmt_when(new_start, zone, lang),
     )
     notify.to_groups(ctx.app, ctx.db, session.office_id, session.audience, Reply(notice))
-    for reg in clubs.registrations(ctx.db, session.id, "yes"):
-        person = ctx.db.get(Person, reg.person_id)
-        if person is not None:
-            plang = person.language or lang
-            notify.to_person(
-                ctx.app,
-                person,
-                Reply(
-                    t(
-                        plang,
-                        "klub.moved_private",
-                        title=session.title,
-                        new=fmt_when(new_start, zone, plang),
-                        number=session.id,
-                    )
-                ),
-            )
+    for status in ("yes", "waitlist"):
+        key = "klub.moved_private" if status == "yes" else "klub.moved_private_waiting"
+        for reg in clubs.registrations(ctx.db, session.id, status):
+            person = ctx.db.get(Person, reg.person_id)
+            if person is not None:
+                plang = person.language or lang
+                new = fmt_when(new_start, zone, plang)
+                position = clubs.waitlist_position(ctx.db, session.id, person.id)
+                text = t(plang, key, title=session.title, new=new, number=session.id, position=position)
+                notify.to_person(ctx.app, person, Reply(text))
     return ctx.say("klub.moved", number=session.id, new=fmt_when(new_start, zone, ctx.lang))
 
 
@@ -425,7 +346,44 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
                 )
             ),
         )
-    return ctx.say("klub.cancelled", number=session.id, told=told)
+    target, moved = changes.carry_questions(ctx.db, session, ctx.now)
+    _tell_askers(ctx, session, target, moved)
+    done = ctx.t("klub.cancelled", number=session.id, told=told)
+    if moved:
+        where = (
+            ctx.t("klub.questions_to", number=target.id, when=fmt_when(target.starts_at, zone, ctx.lang))
+            if target
+            else ctx.t("klub.questions_wait")
+        )
+        done = Safe(done + " " + ctx.t("klub.questions_moved", count=len(moved), where=where))
+    return [Reply(done)]
+
+
+def _tell_askers(ctx: Ctx, cancelled: Session, target: Session | None, moved: list[Question]) -> None:
+    """Each asker hears once, in private, where their questions went (anonymous or not: it is their own)."""
+    zone = clubs.zone_of(ctx.db, cancelled.office_id)
+    numbers: dict[int, list[int]] = {}
+    for q in moved:
+        if q.person_id is not None:
+            numbers.setdefault(q.person_id, []).append(q.id)
+    for person_id, ids in numbers.items():
+        person = ctx.db.get(Person, person_id)
+        if person is None:
+            continue
+        lang = person.language or ctx.app.config.language
+        nums = [t(lang, "klub.question_ref", number=n) for n in ids]
+        if target is not None:
+            text = t(
+                lang,
+                "klub.your_questions_moved",
+                numbers=", ".join(nums),
+                title=cancelled.title,
+                target=target.title,
+                when=fmt_when(target.starts_at, zone, lang),
+            )
+        else:
+            text = t(lang, "klub.your_questions_wait", numbers=", ".join(nums), title=cancelled.title)
+        notify.to_person(ctx.app, person, Reply(text))
 
 
 def annuler(ctx: Ctx, args: str) -> list[Reply]:
@@ -486,16 +444,6 @@ COMMANDS = [
         options=(Option("seance", "session", "session"),),
         personal=True,
         private_list=True,
-    ),
-    Command(
-        "klub",
-        ("new",),
-        Role.ANT,
-        "any",
-        klub_create,
-        usage="titre=… heure=… (date=… | quand=…)",
-        options=(Option("reglages", "settings", required=True),),
-        personal=True,
     ),
     Command(
         "annoncer",

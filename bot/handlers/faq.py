@@ -18,6 +18,14 @@ def _chat_kind(ctx: Ctx) -> str:
     return "prive" if ctx.private else (ctx.group.kind if ctx.group else "")
 
 
+TUTORIAL_LANGUAGE = "fr"  # the tutorial base is written in French
+
+
+def in_french_note(ctx: Ctx) -> str:
+    """One line before a tutorial for someone who reads another language: it is in French, on purpose."""
+    return ctx.t("faq.in_french_note") + "\n" if ctx.lang != TUTORIAL_LANGUAGE else ""
+
+
 def answer_entry(ctx: Ctx, result: MatchResult, text: str) -> list[Reply]:
     """Show the best entry with its links and the « Utile ? » buttons; the feedback row is kept."""
     best = result.best
@@ -33,7 +41,7 @@ def answer_entry(ctx: Ctx, result: MatchResult, text: str) -> list[Reply]:
     )
     ctx.db.add(fb)
     ctx.db.flush()
-    body = ctx.app.faq.render(best.entry, ctx.lang)
+    body = Safe(in_french_note(ctx) + ctx.app.faq.render(best.entry, ctx.lang))
     buttons = (
         (Button(ctx.t("faq.useful_yes"), f"/utile {fb.id} oui"), Button(ctx.t("faq.useful_no"), f"/utile {fb.id} non")),
     )
@@ -50,8 +58,10 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
     """Log the question for the ANT and tell the équipe group; nothing is lost even if no one reads it."""
     if ctx.office is None:
         return None
-    # A miss keeps no "proposed tutorial": the closest entry was not good enough to name.
-    best = result.best if result and source != "faq_miss" else None
+    # The log's "proposed tutorial" is one that was shown. A miss names none; nor does a hesitation,
+    # where only « Vouliez-vous dire… » titles were offered. Its score is kept (how close the base came).
+    best = result.best if result else None
+    shown = best if source not in ("faq_miss", "low_confidence") else None
     q = questions.create(
         ctx.db,
         ctx.office.id,
@@ -61,9 +71,9 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         ctx.now,
         platform=ctx.incoming.chat.platform,
         chat_kind=_chat_kind(ctx),
-        entry=best.entry.id if best else None,
-        score=best.score if best else None,
-        theme=best.entry.theme if best else None,
+        entry=shown.entry.id if shown else None,
+        score=best.score if best and source != "faq_miss" else None,
+        theme=shown.entry.theme if shown else None,
     )
     who = (
         f"{ctx.person.name} ({ctx.person.business})"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot import gate, inputs, membership, notify
 from bot.commands import Command, Option
 from bot.core import Ctx
+from bot.handlers.clubs import tell_promoted
 from bot.i18n import Safe, pick_language, t
 from bot.messages import ChatRef, GateReply, OutMessage, Reply
 from bot.roles import Role
@@ -21,7 +22,8 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
         # Not consumed: the code stays valid, but it should not travel through groups.
         return ctx.say("gate.code_in_private")
     user = ctx.incoming.user
-    result = gate.redeem(ctx.db, user.platform, user.user_id, args.split()[0], ctx.now)
+    # The whole argument: a code read aloud gets typed with spaces (« ABCD EFGH JKMN »).
+    result = gate.redeem(ctx.db, user.platform, user.user_id, args, ctx.now)
     if result.outcome == "rate_limited":
         assert result.retry_at is not None
         minutes = max(1, math.ceil((result.retry_at - ctx.now).total_seconds() / 60))
@@ -33,6 +35,12 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
         assert result.person is not None
         _ask_confirmation(ctx, result.person)
         return ctx.say("gate.pending_confirmation")
+    if result.outcome == "malformed":
+        typed = gate.normalise_code(args)
+        strange = sorted({c for c in typed if c not in gate.ALPHABET})
+        if strange:
+            return ctx.say("gate.code_bad_characters", characters=" ".join(strange))
+        return ctx.say("gate.code_malformed", length=len(typed), expected=gate.CODE_LENGTH)
     if result.outcome != "linked":
         return ctx.say(f"gate.code_{result.outcome}")
     person = result.person
@@ -117,6 +125,10 @@ def retirer(ctx: Ctx, args: str) -> list[Reply]:
     result = gate.revoke(ctx.db, person=person, now=ctx.now, platforms=ctx.app.platforms, actor=ctx.person)
     for action in result.removals:
         ctx.app.outbox.put(action.to_out())
+    for session, promoted in result.promoted:
+        tell_promoted(ctx.app, ctx.db, session, promoted)
+    if result.promoted:
+        ctx.app.core.after_commit(ctx.app.reminders.invalidate)
     done = ctx.t("gate.revoked" if result.was_active else "gate.revoked_again", name=person.name)
     then = ctx.t("gate.removals", chats=result.chats) if result.chats else ctx.t("gate.no_removals")
     return [Reply(Safe(f"{done} {then}"))]

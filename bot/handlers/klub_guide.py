@@ -153,7 +153,7 @@ def on_text(ctx: Ctx, data: dict[str, Any], text: str) -> list[Reply] | None:
     if step == "confirmer":
         if _plain(text) not in ("oui", "yes", "ok", "creer"):
             return _prompt(ctx, step, opts)
-        from bot.handlers.clubs import klub_create  # the one-line form: the same rules, the same replies
+        from bot.handlers.planning import klub_create  # the one-line form: the same rules, the same replies
 
         dialogs.end(ctx, FLOW)
         return klub_create(ctx, command_of(opts).removeprefix("/klub "))

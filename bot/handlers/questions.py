@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot import audit, clubs, inputs, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
-from bot.handlers.faq import _chat_kind
+from bot.handlers.faq import _chat_kind, in_french_note
 from bot.i18n import Safe, esc, pick_language
 from bot.messages import Button, Reply
 from bot.questions import QuestionError
@@ -87,11 +87,40 @@ def _asker(ctx: Ctx, q: Question, reveal: bool) -> str:
 # -- providers ----------------------------------------------------------------------------------------
 
 
+def _question_args(ctx: Ctx, args: str) -> tuple[bool, Session | None, str] | list[Reply]:
+    """`[anonyme] [N] texte` in either order of the first two words: (anonymous, named session, text)."""
+    words = args.strip().split(" ")
+    anonymous, number, marked, typed = False, None, False, ""
+    for _ in range(2):
+        if words and words[0].lower() in ANON_WORDS and not anonymous:
+            anonymous, words = True, words[1:]
+        elif words and number is None and _number(words[0]) is not None:
+            marked = not words[0].isdigit()  # « n°12 », « #12 »: certainly a session
+            number, typed, words = _number(words[0]), words[0], words[1:]
+    if number is None:
+        return anonymous, None, " ".join(words)
+    assert ctx.office is not None
+    session = clubs.find(ctx.db, ctx.office.id, number, clubs.audiences_for(ctx.role >= Role.STAFF))
+    open_ = session is not None and session.status != "cancelled" and session.starts_at > ctx.now
+    if not open_ and not marked and words:
+        # « /question 3 astuces pour Instagram ? »: a bare number that is no session to come is text.
+        return anonymous, None, " ".join([typed, *words])
+    text = " ".join(words)
+    if session is None:
+        return ctx.say("klub.unknown", number=number)
+    if not open_:
+        return ctx.say("question.session_closed", number=number)
+    if not text.strip():
+        return ctx.say("question.usage_for_session", number=number, title=session.title)
+    return anonymous, session, text
+
+
 def question(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None and ctx.person is not None
-    first, _, rest = args.strip().partition(" ")
-    anonymous = first.lower() in ANON_WORDS
-    text = rest if anonymous else args
+    parsed = _question_args(ctx, args)
+    if isinstance(parsed, list):
+        return parsed
+    anonymous, named, text = parsed
     if inputs.is_blank(text):
         return ctx.say("question.usage", limit=questions.MAX_LENGTH)
     try:
@@ -112,9 +141,8 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
             anonymous=anonymous,
             platform=ctx.incoming.chat.platform,
             chat_kind=_chat_kind(ctx),
-            entry=best.entry.id if best and result.answered else None,
             score=best.score if best else None,
-            theme=best.entry.theme if best and result.answered else None,
+            session=named,
         )
     except QuestionError as exc:
         return _fail(ctx, exc)
@@ -122,7 +150,11 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     # Stored first; everything below only adds help around the acknowledgement.
     ack = ctx.t("question.recorded", number=q.id, session=_session_label(ctx, q.session_id))
     if anonymous:
-        ack = Safe(ack + " " + ctx.t("question.recorded_anonymous"))
+        # Typed in a group, everyone just saw who asked: say so, rather than promise what is already lost.
+        # (Where the platform keeps the exchange to the asker, e.g. a Discord command, nobody saw it.)
+        seen = not ctx.private and not ctx.incoming.hides_personal
+        key = "question.anonymous_seen_in_group" if seen else "question.recorded_anonymous"
+        ack = Safe(ack + " " + ctx.t(key))
     replies = [Reply(ack)]
     if not ctx.private and ctx.incoming.hides_personal:
         replies.append(_told_to_group(ctx, q))
@@ -138,7 +170,9 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
         )
         replies.append(Reply(ctx.t("question.similar", number=other.id, text=other.text), buttons=buttons))
     elif best is not None and result.answered and not result.suggestions:
-        body = faq.render(best.entry, ctx.lang)
+        # Logged as the proposed tutorial only now that it is shown.
+        q.matched_entry, q.theme = best.entry.id, best.entry.theme
+        body = Safe(in_french_note(ctx) + faq.render(best.entry, ctx.lang))
         buttons = (
             (
                 Button(ctx.t("question.button_solved"), f"/resolu {q.id}"),
@@ -265,7 +299,7 @@ def _agenda_text(ctx: Ctx, session: Session | None, reveal: bool) -> Safe:
 def questions_list(ctx: Ctx, args: str) -> list[Reply]:
     """What providers may see: the public agenda (anonymous askers stay anonymous), with +1 buttons."""
     assert ctx.office is not None
-    session = clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+    session = clubs.next_klub(ctx.db, ctx.office.id, ctx.now)
     ranked = questions.agenda(ctx.db, ctx.office.id, session.id if session else None, public=True)[:8]
     buttons = tuple(
         (Button(ctx.t("question.button_vote", number=q.id), f"/voter {q.id}"),)
@@ -290,7 +324,7 @@ def agenda_preview(ctx: Ctx, session: Session) -> list[str]:
 def _session_arg(ctx: Ctx, word: str) -> Session | list[Reply] | None:
     assert ctx.office is not None
     if not word:
-        return clubs.next_session(ctx.db, ctx.office.id, ctx.now)
+        return clubs.next_klub(ctx.db, ctx.office.id, ctx.now)
     number = _number(word)
     audiences = clubs.audiences_for(ctx.role >= Role.STAFF and not ctx.providers_chat)
     found = clubs.find(ctx.db, ctx.office.id, number, audiences) if number is not None else None
@@ -370,16 +404,7 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
 def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     word = args.strip()
-    if word:
-        session = _session_arg(ctx, word)
-    else:
-        past = ctx.db.scalars(
-            select(Session)
-            .where(Session.office_id == ctx.office.id, Session.starts_at <= ctx.now, Session.status != "cancelled")
-            .order_by(Session.starts_at.desc())
-            .limit(1)
-        )
-        session = next(iter(past), None)
+    session = _session_arg(ctx, word) if word else questions.latest_reported_klub(ctx.db, ctx.office.id, ctx.now)
     if isinstance(session, list):
         return session
     if session is None:
@@ -397,7 +422,7 @@ def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     audit.record(
         ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
     )
-    return ctx.say("question.report_sent", count=len(answered), groups=sent)
+    return ctx.say("question.report_sent", count=len(answered), groups=sent, session=_session_label(ctx, session.id))
 
 
 COMMANDS = [
@@ -407,7 +432,9 @@ COMMANDS = [
         Role.PROVIDER,
         "any",
         question,
-        usage="[anonyme] <texte>",
+        usage="[anonyme] [n° séance] <texte>",
+        # A session is named inside the text (« n°12 … »): Discord puts required options first, and the
+        # text form wants the number before the question.
         options=(Option("texte", "text", required=True), Option("anonyme", "anonymous", "boolean", word="anonyme")),
         personal=True,
     ),
