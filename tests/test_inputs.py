@@ -47,7 +47,7 @@ def test_clean_text_keeps_readable_text_and_bounds_its_length() -> None:
         inputs.clean_text("x" * 11, max_length=10)
 
 
-@pytest.mark.parametrize("text", ["9999999999j", "99999999999h", "abc", "1²j", "-1j", "7 jours"])
+@pytest.mark.parametrize("text", ["9999999999j", "99999999999h", "abc", "1²j", "-1j", "7 semaines", "30 2h"])
 def test_durations_refused(text: str) -> None:
     with pytest.raises(InputError):
         inputs.parse_duration(text)

@@ -169,11 +169,11 @@ def modifier_seance(ctx: Ctx, args: str) -> list[Reply]:
         change = changes.Edit(
             capacity=_int(opts, "places") if wanted not in ("", "illimite", "illimité", "unlimited") else None,
             clear_capacity="places" in opts and wanted in ("illimite", "illimité", "unlimited"),
-            location=opts.get("lieu"),
-            video_url=opts.get("lien"),
+            location=_text(opts, "lieu", 300) if "lieu" in opts else None,
+            video_url=_text(opts, "lien", 500) if "lien" in opts else None,
         )
         promoted = changes.edit(ctx.db, session, change, ctx.now)
-    except ClubError as exc:
+    except (ClubError, InputError) as exc:
         return _fail(ctx, exc)
     _changed(ctx)
     for person in promoted:
