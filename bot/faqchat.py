@@ -56,6 +56,11 @@ class Faq:
             log.exception("base de tutoriels illisible : %s", self.config.faq.bases)
             return Base(entries=())
 
+    def reload(self) -> None:
+        """Forget the loaded base: the next question reads the files again (a tutorial saved from the web)."""
+        for name in ("base", "matcher"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def matcher(self) -> Matcher:
         return Matcher(self.base, threshold=self.threshold)

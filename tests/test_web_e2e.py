@@ -126,7 +126,7 @@ def test_log_in_filter_change_a_status_and_download_the_exports(
     page.get_by_label("Statut").select_option(label="Ouverte")
     page.get_by_label("Texte").fill("facebook")
     page.get_by_role("button", name="Filtrer").click()
-    expect(page.get_by_role("status").first).to_have_text("2 question(s)")
+    expect(page.get_by_role("status").first).to_have_text("2 questions")
     rows = page.locator("table.log tbody tr")
     expect(rows).to_have_count(2)
 

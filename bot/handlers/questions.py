@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import audit, clubs, notify, questions
+from bot import clubs, evening, notify, questions
 from bot.commands import Command
 from bot.core import Ctx
 from bot.handlers.faq import _chat_kind
@@ -303,10 +303,12 @@ def reporter(ctx: Ctx, args: str) -> list[Reply]:
     session = _session_arg(ctx, rest) if rest else None
     if isinstance(session, list):
         return session
-    if session is None or session.status == "cancelled":
+    if session is None:
         return ctx.say("question.move_usage")
-    q.session_id, q.updated_at = session.id, ctx.now
-    questions.event(ctx.db, q, ctx.now, "moved", ctx.person, str(session.id))
+    try:
+        evening.postpone(ctx.db, q, session, ctx.now, ctx.person)
+    except evening.EveningError as exc:
+        return ctx.say(exc.key, **exc.kwargs)
     return ctx.say("question.moved", number=q.id, session=_session_label(ctx, session.id))
 
 
@@ -327,32 +329,21 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
 def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     word = args.strip()
-    if word:
-        session = _session_arg(ctx, word)
-    else:
-        past = ctx.db.scalars(
-            select(Session)
-            .where(Session.office_id == ctx.office.id, Session.starts_at <= ctx.now, Session.status != "cancelled")
-            .order_by(Session.starts_at.desc())
-            .limit(1)
-        )
-        session = next(iter(past), None)
+    session = _session_arg(ctx, word) if word else evening.last_session(ctx.db, ctx.office.id, ctx.now)
     if isinstance(session, list):
         return session
     if session is None:
         return ctx.say("question.report_no_session")
-    answered = questions.answered_at(ctx.db, ctx.office.id, session.id)
-    if not answered:
+    office_id = ctx.office.id
+
+    def send(text: Safe) -> int:
+        return notify.to_groups(ctx.app, ctx.db, office_id, "prestataires", Reply(text))
+
+    try:
+        count, sent = evening.publish_report(ctx.db, session, ctx.app.config.language, ctx.now, ctx.person, send)
+    except evening.EveningError:
         return ctx.say("question.report_empty", session=_session_label(ctx, session.id))
-    lang = ctx.app.config.language
-    lines = [ctx.app_t(lang, "question.report_title", session=_session_label(ctx, session.id))]
-    for q in answered:
-        lines.append(ctx.app_t(lang, "question.report_line", text=q.text, note=q.answer_note or ""))
-    sent = notify.to_groups(ctx.app, ctx.db, ctx.office.id, "prestataires", Reply(Safe("\n\n".join(lines))))
-    audit.record(
-        ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
-    )
-    return ctx.say("question.report_sent", count=len(answered), groups=sent)
+    return ctx.say("question.report_sent", count=count, groups=sent)
 
 
 COMMANDS = [
