@@ -102,6 +102,28 @@ def _fits(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def _too_wide(page: Page) -> list[str]:
+    """What sticks out on the right, to name it when a page does not fit."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+                 .slice(0, 5).map(el => el.outerHTML.slice(0, 100))"""
+        )
+    )
+
+
+def _small_links(page: Page) -> list[str]:
+    """Links in the page's content a finger cannot hit: under 32 px high."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('main a')]
+                 .filter(a => a.offsetParent !== null && a.getBoundingClientRect().height < 32)
+                 .map(a => a.outerHTML.slice(0, 120))"""
+        )
+    )
+
+
 def _labelled(page: Page) -> list[str]:
     """Form controls without a label (screen readers would announce them as « edit text »)."""
     return list(
@@ -188,12 +210,19 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
             ("09-seance-a-venir", f"/sessions/{ids['next_session']}"),
             ("10-autre-office", f"/questions/{ids['other']}"),
             ("11-introuvable", "/nulle-part"),
+            ("16-agenda-en-direct", f"/sessions/{ids['next_session']}/live"),
+            ("17-compte-rendu", f"/sessions/{ids['past_session']}/report"),
+            ("18-tutoriel-formulaire", f"/questions/{ids['newsletter']}/tutorial"),
+            ("19-tutoriels", "/tutorials"),
+            ("20-recherche-votes", "/questions?q=gite&sort=votes"),
         ]
         for name, path in pages:
             response = page.goto(base + path)
             assert response is not None and response.status in (200, 403, 404), path
-            assert _fits(page), f"{label} {path} : la page déborde de l'écran"
+            assert _fits(page), f"{label} {path} : la page déborde de l'écran {_too_wide(page)}"
             assert not _labelled(page), f"{label} {path} : champs sans étiquette {_labelled(page)}"
+            if viewport is PHONE:
+                assert not _small_links(page), f"{path} : liens de moins de 32 px {_small_links(page)}"
             _shot(page, f"{label}-{name}")
         page.goto(f"{base}/questions/{ids['newsletter']}")
         page.get_by_role("button", name="Créer un tutoriel").click()

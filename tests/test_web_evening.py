@@ -118,7 +118,10 @@ def test_compte_rendu_preview_then_publish_through_the_outbox(wapp: App, client:
     wapp.outbox.drain("console")
     preview = client.get(f"/sessions/{ids['past_session']}/report")
     assert preview.status_code == 200 and "Compte rendu" in preview.text
-    assert "Comment répondre à un avis négatif sur Google ?" in preview.text and "Remercier, rester factuel." in preview.text
+    assert (
+        "Comment répondre à un avis négatif sur Google ?" in preview.text
+        and "Remercier, rester factuel." in preview.text
+    )
     assert "1 question répondue sera publiée" in preview.text
     assert wapp.outbox.pending("console") == 0  # a preview sends nothing
     done = client.post(f"/sessions/{ids['past_session']}/report", data={"csrf": csrf})
@@ -165,7 +168,9 @@ def test_sort_by_votes_bulk_actions_and_one_click_answered(wapp: App, client: Te
     rows = [int(n) for n in re.findall(r'<a href="/questions/(\d+)">n°', by_votes.text)]
     assert rows[0] == ids["qr"]
     assert 'value="votes" selected' in by_votes.text  # kept in the URL and in the form
-    by_text = [int(n) for n in re.findall(r'<a href="/questions/(\d+)">n°', client.get("/questions?q=page&sort=old").text)]
+    by_text = [
+        int(n) for n in re.findall(r'<a href="/questions/(\d+)">n°', client.get("/questions?q=page&sort=old").text)
+    ]
     assert by_text == [ids["facebook"], ids["facebook2"]]
     back = "/questions?status=open"
     one = client.post(f"/questions/{ids['insta']}/answered", data={"csrf": csrf, "back": back})
@@ -178,7 +183,8 @@ def test_sort_by_votes_bulk_actions_and_one_click_answered(wapp: App, client: Te
     assert bulk.status_code == 303
     assert {question(wapp, int(n)).status for n in picked} == {"answered_base"}
     refused = client.post(
-        "/questions/bulk", data={"csrf": csrf, "action": "dismissed", "ids": [str(ids["newsletter"]), str(ids["other"])]}
+        "/questions/bulk",
+        data={"csrf": csrf, "action": "dismissed", "ids": [str(ids["newsletter"]), str(ids["other"])]},
     )
     assert refused.status_code == 403 and question(wapp, ids["newsletter"]).status == "open"  # all or nothing
     assert client.post("/questions/bulk", data={"csrf": csrf, "action": "explode", "ids": picked}).status_code == 400
@@ -207,16 +213,16 @@ def test_note_clearing_dismissed_preselect_and_back_link_to_the_session(wapp: Ap
     assert '<option value="dismissed" selected>' in page and '<option value="open" selected>' not in page
     client.post(f"/questions/{ids['spam']}/status", data={"csrf": csrf, "status": "dismissed", "note": "vu"})
     assert question(wapp, ids["spam"]).status == "dismissed"
-    assert client.post(f"/questions/{ids['insta']}/status", data={"csrf": csrf, "status": "dismissed"}).status_code == 400
+    assert (
+        client.post(f"/questions/{ids['insta']}/status", data={"csrf": csrf, "status": "dismissed"}).status_code == 400
+    )
     from_session = client.get(f"/questions/{ids['insta']}?from=session").text
     assert f'<a href="/sessions/{question(wapp, ids["insta"]).session_id}">← Klub numérique' in from_session
     sessions = client.get("/sessions").text
     assert f'<a href="/sessions/{ids["past_session"]}">Klub numérique</a>' in sessions
 
 
-def test_tutorial_form_checks_previews_saves_once_and_the_bot_answers_with_it(
-    evening: App, tmp_path: Path
-) -> None:
+def test_tutorial_form_checks_previews_saves_once_and_the_bot_answers_with_it(evening: App, tmp_path: Path) -> None:
     ids = seed(evening)
     client = new_client(evening)
     csrf = log_in(client, evening, "camille-ant")

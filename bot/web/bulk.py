@@ -30,7 +30,12 @@ def _decide(web: Web, q: Question, action: str) -> None:
     else:
         questions.set_status(web.db, q, action, web.now, web.person)
     audit.record(
-        web.db, web.now, "questions.status", actor=web.person, office_id=q.office_id, target=f"question:{q.id}",
+        web.db,
+        web.now,
+        "questions.status",
+        actor=web.person,
+        office_id=q.office_id,
+        target=f"question:{q.id}",
         detail=f"{action} (depuis la liste)",
     )
 
