@@ -594,7 +594,7 @@ def test_overview_charts_are_accessible_svg(wapp: App, client: TestClient) -> No
     assert home.status_code == 200
     assert home.text.count('<svg class="chart"') == 4 and home.text.count('role="img"') == 4
     assert '<title id="c-months-t">Questions par mois</title>' in home.text
-    assert "nov. : 3" in home.text  # the figures are in the description too
+    assert "nov. 26 : 3" in home.text and "déc. 25 : 0" in home.text  # the figures, with their year, in the description
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in home.text
     assert "Répondues au Klub" in home.text and "Inscrits" in home.text
 

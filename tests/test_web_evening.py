@@ -274,3 +274,38 @@ def test_create_a_draft_twice_gives_one_file(wapp: App, client: TestClient, tmp_
     assert first.headers["location"] == second.headers["location"]
     assert len(list((tmp_path / "faq" / "drafts").glob("*.yml"))) == 1
     assert "n°" in client.get("/tutorials").text
+
+
+def test_charts_count_chat_answers_and_compare_offices_for_a_coordinator(evening: App) -> None:
+    from bot.storage.tables import Person
+    from bot.web import auth
+
+    from .test_web import csrf_of
+
+    seed(evening)
+    client = new_client(evening)
+    log_in(client, evening, "camille-ant")
+    before = client.get("/").text
+    assert "Questions par office" not in before  # one office: nothing to compare
+    answered = plain(say(evening, "gite-du-moulin", "Comment renommer ma page Facebook ?"))
+    assert "Utile ?" in answered or "utile" in answered.lower(), answered  # the base answered in chat
+    after = client.get("/").text
+    base = re.search(r"Répondues par la base de tutoriels : (\d+)", after)
+    assert base is not None and int(base.group(1)) == 2  # one question row + one chat answer
+    with evening.sessions.begin() as db:
+        coordinator = Person(
+            slug="coord-pays",
+            name="Inès Fabre",
+            office_id="ot-trois-vallees",
+            role="admin",
+            created_at=evening.clock.now(),
+        )
+        db.add(coordinator)
+        db.flush()
+        url = auth.issue_link(db, coordinator, evening.clock.now(), evening.config.web)
+    coord = new_client(evening)
+    path = "/" + url.split("/", 3)[3]
+    coord.post(path, data={"csrf": csrf_of(coord.get(path).text)})
+    home = coord.get("/").text
+    assert '<title id="c-offices-t">Questions par office</title>' in home
+    assert "Office de tourisme des Trois Vallées : 8" in home and "Haut-Plateau : 1" in home
