@@ -106,3 +106,39 @@ def test_a_tutorial_written_in_the_form_is_answered_in_chat(
     answer = plain(say(app, "gite-du-moulin", "Quel logiciel d'emailing gratuit pour ma lettre d'information ?"))
     assert "Brevo" in answer, answer
     page.context.close()
+
+
+def test_a_coordinator_on_a_phone_never_scrolls_sideways(browser: Browser, served: tuple[App, str], tmp_path: Path) -> None:
+    from bot.storage.tables import Person
+    from bot.web import auth
+
+    app, base = served
+    ids = seed(app)
+    with app.sessions.begin() as db:
+        coordinator = Person(
+            slug="coord-pays", name="Inès Fabre", office_id="ot-trois-vallees", role="admin", created_at=app.clock.now()
+        )
+        db.add(coordinator)
+        db.flush()
+        link = auth.issue_link(db, coordinator, app.clock.now(), app.config.web)
+    with app.sessions.begin() as db:  # a long word, as pasted from a browser bar, in a question
+        q = question(app, ids["insta"])
+        db.merge(q).text = "Lien " + "https://exemple.fr/" + "tres-long-chemin-" * 12 + " à raccourcir ?"
+    for label, viewport in (("bureau", DESKTOP), ("telephone", PHONE)):
+        page = _page(browser, viewport, tmp_path)
+        page.goto(link)
+        page.get_by_role("button", name="Se connecter").click()
+        for name, path in (
+            ("23-coordination-vue", "/"),
+            ("24-coordination-journal", "/questions"),
+            ("25-coordination-seances", "/sessions"),
+            ("26-question-mot-long", f"/questions/{ids['insta']}"),
+        ):
+            page.goto(base + path)
+            assert _fits(page), f"{label} {path} : la page déborde de l'écran"
+            if path == "/":  # the office picker is there, inside the screen
+                expect(page.locator("#office-pick")).to_be_visible()
+            _shot(page, f"{label}-{name}")
+        page.context.close()
+        with app.sessions.begin() as db:
+            link = auth.issue_link(db, db.merge(coordinator), app.clock.now(), app.config.web)
