@@ -19,6 +19,7 @@ from bot.timefmt import fmt_day
 
 SUGGEST = 0.5  # looser than questions.SIMILAR: these are offered to a human, who decides
 Similarity = Callable[[str, str], float]
+RECENT = 1000  # how many of the office's latest questions a question is compared with
 
 
 class EveningError(ValueError):
@@ -47,16 +48,40 @@ def later_sessions(db: Db, office_id: str, now: datetime, limit: int = 6) -> lis
 def duplicates(db: Db, similarity: Similarity, q: Question, limit: int = 3) -> list[tuple[Question, float]]:
     """The office's other live questions that say nearly the same thing, best first (the bot's own measure)."""
     rows = db.scalars(
-        select(Question).where(
+        select(Question)
+        .where(
             Question.office_id == q.office_id,
             Question.id != q.id,
             Question.status.in_(("open", "answered_base", "answered_klub")),
         )
+        .order_by(Question.created_at.desc(), Question.id.desc())
+        .limit(RECENT)  # duplicates are asked close together: a log of years stays a quick page
     )
     scored = [(other, similarity(q.text, other.text)) for other in rows]
     scored = [(o, s) for o, s in scored if s >= SUGGEST]
     scored.sort(key=lambda os: (-os[1], os[0].id))
     return scored[:limit]
+
+
+def similar_pairs(
+    texts: dict[int, str], stem_set: Callable[[str], frozenset[str]], limit: int = 3
+) -> dict[int, list[int]]:
+    """For each question, the others that say nearly the same thing, best first.
+
+    Only questions sharing a stem are compared (an index by stem), so an agenda of hundreds stays fast."""
+    from bot.faqchat import stem_overlap
+
+    stems = {qid: stem_set(text) for qid, text in texts.items()}
+    by_stem: dict[str, list[int]] = {}
+    for qid, found in stems.items():
+        for stem in found:
+            by_stem.setdefault(stem, []).append(qid)
+    out: dict[int, list[int]] = {}
+    for qid, found in stems.items():
+        others = {o for stem in found for o in by_stem[stem] if o != qid}
+        scored = sorted(((stem_overlap(found, stems[o]), o) for o in others), key=lambda so: (-so[0], so[1]))
+        out[qid] = [o for score, o in scored if score >= SUGGEST][:limit]
+    return out
 
 
 def last_session(db: Db, office_id: str, now: datetime) -> Session | None:

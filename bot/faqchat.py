@@ -90,7 +90,14 @@ class Faq:
 
     def similarity(self, a: str, b: str) -> float:
         """Overlap of the content stems of two questions (0–1): for spotting duplicates."""
-        sa, sb = set(self.normalizer.stems(a, keep_light=False)), set(self.normalizer.stems(b, keep_light=False))
-        if not sa or not sb:
-            return 0.0
-        return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5
+        return stem_overlap(self.stem_set(a), self.stem_set(b))
+
+    def stem_set(self, text: str) -> frozenset[str]:
+        """The content stems `similarity` compares: computed once per question when comparing many."""
+        return frozenset(self.normalizer.stems(text, keep_light=False))
+
+
+def stem_overlap(sa: frozenset[str], sb: frozenset[str]) -> float:
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5

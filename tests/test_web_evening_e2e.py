@@ -108,7 +108,9 @@ def test_a_tutorial_written_in_the_form_is_answered_in_chat(
     page.context.close()
 
 
-def test_a_coordinator_on_a_phone_never_scrolls_sideways(browser: Browser, served: tuple[App, str], tmp_path: Path) -> None:
+def test_a_coordinator_on_a_phone_never_scrolls_sideways(
+    browser: Browser, served: tuple[App, str], tmp_path: Path
+) -> None:
     from bot.storage.tables import Person
     from bot.web import auth
 

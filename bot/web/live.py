@@ -21,6 +21,7 @@ from bot.storage.tables import Question, Session
 from bot.web.app import MAX_ID, Refused, Site, Web, route
 
 ACTIONS = ("answer", "postpone", "dismiss", "merge")
+MERGE_CHOICES = 20
 
 
 def _session(web: Web) -> Session:
@@ -42,18 +43,17 @@ def _agenda_context(web: Web, s: Session) -> dict[str, Any]:
     current = _current(web, ranked)
     ids = [q.id for q, _ in ranked]
     following = ids[ids.index(current) + 1] if current in ids and ids.index(current) + 1 < len(ids) else None
-    faq = web.app.faq
     by_id = {q.id: q for q, _ in ranked}
+    pairs = evening.similar_pairs({q.id: q.text for q in by_id.values()}, web.app.faq.stem_set)
     items = []
     for q, votes in ranked:
         # Suggestions only among this evening's questions: merging is about the agenda on the screen.
-        scored = sorted(
-            ((o, faq.similarity(q.text, o.text)) for o in by_id.values() if o.id != q.id),
-            key=lambda os: (-os[1], os[0].id),
+        suggested = [by_id[o] for o in pairs[q.id]]
+        # The merge list: the suggestions, then the most voted others (an agenda of hundreds stays light).
+        rest = [o for o, _ in ranked if o.id != q.id and o not in suggested][:MERGE_CHOICES]
+        items.append(
+            {"q": q, "votes": votes, "current": q.id == current, "suggested": suggested, "others": suggested + rest}
         )
-        suggested = [o for o, score in scored if score >= evening.SUGGEST][:3]
-        others = suggested + [o for o in by_id.values() if o.id != q.id and o not in suggested]
-        items.append({"q": q, "votes": votes, "current": q.id == current, "suggested": suggested, "others": others})
     items.sort(key=lambda item: not item["current"])  # the question under discussion on top, then by votes
     return {
         "s": s,
