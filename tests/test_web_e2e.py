@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -235,6 +236,9 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
         if label == "bureau":  # created once; the phone pass shows the existing link
             page.get_by_role("button", name="Créer le lien d'abonnement").click()
         expect(page.get_by_label("Lien d'abonnement (iCalendar)")).to_have_value(f"{base}/ics/{_ics_token(app)}.ics")
+        expect(page.get_by_role("button", name="Copier le lien")).to_be_visible()
+        webcal = f"webcal://{base.split('://', 1)[1]}/ics/{_ics_token(app)}.ics"
+        expect(page.get_by_role("link", name=re.compile("agenda de cet appareil"))).to_have_attribute("href", webcal)
         _shot(page, f"{label}-13-calendrier")
         page.get_by_role("button", name="Se déconnecter").click()
         expect(page.get_by_role("status").first).to_contain_text("déconnecté")
@@ -273,4 +277,9 @@ def test_expired_link_and_attendance_in_the_browser(
     expect(page.get_by_role("status").first).to_contain_text("présences sont enregistrées")
     expect(page.get_by_label("Marie Dupont")).to_be_checked()
     expect(page.get_by_label("Thomas Bernard")).not_to_be_checked()
+    page.get_by_role("button", name="Tout cocher").click()  # ticks the rest, then the form is saved as usual
+    for name in ("Marie Dupont", "Thomas Bernard", "Léa Moreau", "Karim Haddad"):
+        expect(page.get_by_label(name)).to_be_checked()
+    page.get_by_role("button", name="Enregistrer les présences").click()
+    expect(page.get_by_label("Thomas Bernard")).to_be_checked()
     page.context.close()
