@@ -6,7 +6,7 @@ two never disagree on what « reporter » or « publier le compte rendu » does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -64,9 +64,12 @@ def duplicates(db: Db, similarity: Similarity, q: Question, limit: int = 3) -> l
 
 
 def similar_pairs(
-    texts: dict[int, str], stem_set: Callable[[str], frozenset[str]], limit: int = 3
+    texts: dict[int, str],
+    stem_set: Callable[[str], frozenset[str]],
+    limit: int = 3,
+    among: Collection[int] | None = None,
 ) -> dict[int, list[int]]:
-    """For each question, the others that say nearly the same thing, best first.
+    """For each question (of `among`, default all), the others that say nearly the same thing, best first.
 
     Only questions sharing a stem are compared (an index by stem), so an agenda of hundreds stays fast."""
     from bot.faqchat import stem_overlap
@@ -78,6 +81,9 @@ def similar_pairs(
             by_stem.setdefault(stem, []).append(qid)
     out: dict[int, list[int]] = {}
     for qid, found in stems.items():
+        if among is not None and qid not in among:
+            out[qid] = []
+            continue
         others = {o for stem in found for o in by_stem[stem] if o != qid}
         scored = sorted(((stem_overlap(found, stems[o]), o) for o in others), key=lambda so: (-so[0], so[1]))
         out[qid] = [o for score, o in scored if score >= SUGGEST][:limit]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -21,14 +22,28 @@ if TYPE_CHECKING:
     from bot.questions import LogFilter
 
 SORTS = ("new", "old", "votes")
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "’": "'", "‘": "'", "«": " ", "»": " "})
+def _table() -> dict[int, str]:
+    """Latin letters with accents (U+00C0–U+024F, U+1E00–U+1EFF) to their bare letters, plus ligatures."""
+    table: dict[int, str] = {}
+    for code in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        bare = "".join(c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c))
+        if bare and bare != chr(code):
+            table[code] = bare
+    table.update({ord(k): v for k, v in {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "’": "'", "‘": "'"}.items()})
+    table.update({ord("«"): " ", ord("»"): " "})
+    return table
 
 
+_FOLD = _table()
+
+
+@lru_cache(maxsize=65536)  # the same questions are searched again and again: fold each text once
 def fold(text: str) -> str:
     """Lower case, accents and ligatures removed, spaces collapsed: « Gîte  Œuvre » -> « gite oeuvre »."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.casefold().split())
+    folded = text.casefold() if text.isascii() else text.translate(_FOLD).casefold()
+    if not folded.isascii():  # decomposed accents typed as combining marks
+        folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return " ".join(folded.split())
 
 
 def _words(needle: str) -> list[str]:
@@ -55,10 +70,10 @@ def matching_ids(db: Db, flt: LogFilter) -> list[int]:
     query = base.outerjoin(Person, Person.id == Question.person_id).order_by(Question.created_at, Question.id)
     found: list[int] = []
     for qid, text, note, reason, anonymous, name, business, erased in db.execute(query):
-        parts = [text, note or "", reason or ""]
+        parts = [fold(text), fold(note) if note else "", fold(reason) if reason else ""]
         if not anonymous and erased is None:
-            parts += [name or "", business or ""]
-        hay = fold(" ".join(parts))
+            parts += [fold(name or ""), fold(business or "")]
+        hay = " ".join(parts)
         if all(w in hay for w in words):
             found.append(qid)
     return found

@@ -22,6 +22,7 @@ from bot.web.app import MAX_ID, Refused, Site, Web, route
 
 ACTIONS = ("answer", "postpone", "dismiss", "merge")
 MERGE_CHOICES = 20
+FULL = 25  # questions shown with their buttons; the others one line each
 
 
 def _session(web: Web) -> Session:
@@ -44,23 +45,36 @@ def _agenda_context(web: Web, s: Session) -> dict[str, Any]:
     ids = [q.id for q, _ in ranked]
     following = ids[ids.index(current) + 1] if current in ids and ids.index(current) + 1 < len(ids) else None
     by_id = {q.id: q for q, _ in ranked}
-    pairs = evening.similar_pairs({q.id: q.text for q in by_id.values()}, web.app.faq.stem_set)
+    # The question under discussion on top, then by votes; the first FULL carry their buttons and merge
+    # suggestions, the rest a link that brings them on top (an agenda of hundreds stays light to poll).
+    order = sorted(ranked, key=lambda qv: qv[0].id != current)
+    shown = {q.id for q, _ in order[:FULL]}
+    pairs = evening.similar_pairs({q.id: q.text for q in by_id.values()}, web.app.faq.stem_set, among=shown)
     items = []
-    for q, votes in ranked:
-        # Suggestions only among this evening's questions: merging is about the agenda on the screen.
-        suggested = [by_id[o] for o in pairs[q.id]]
-        # The merge list: the suggestions, then the most voted others (an agenda of hundreds stays light).
-        rest = [o for o, _ in ranked if o.id != q.id and o not in suggested][:MERGE_CHOICES]
+    for rank, (q, votes) in enumerate(order):
+        suggested = [by_id[o] for o in pairs[q.id]]  # among this evening's questions only
+        full = rank < FULL
+        rest = [o for o, _ in ranked if o.id != q.id and o not in suggested][:MERGE_CHOICES] if full else []
         items.append(
-            {"q": q, "votes": votes, "current": q.id == current, "suggested": suggested, "others": suggested + rest}
+            {
+                "q": q,
+                "votes": votes,
+                "current": q.id == current,
+                "suggested": suggested,
+                "others": suggested + rest,
+                "full": full,
+            }
         )
-    items.sort(key=lambda item: not item["current"])  # the question under discussion on top, then by votes
     return {
         "s": s,
         "items": items,
         "current": current,
         "following": following,
-        "later": [x for x in evening.later_sessions(web.db, s.office_id, web.now, limit=7) if x.id != s.id][:6],
+        "later": [
+            (x.id, web.day(x.starts_at, x.office_id))
+            for x in evening.later_sessions(web.db, s.office_id, web.now, limit=7)
+            if x.id != s.id
+        ][:6],
         "can_act": web.role >= Role.ANT,
         "answered": len(questions.answered_at(web.db, s.office_id, s.id)),
     }
