@@ -309,3 +309,23 @@ def test_charts_count_chat_answers_and_compare_offices_for_a_coordinator(evening
     home = coord.get("/").text
     assert '<title id="c-offices-t">Questions par office</title>' in home
     assert "Office de tourisme des Trois Vallées : 8" in home and "Haut-Plateau : 1" in home
+
+
+def test_a_long_agenda_keeps_buttons_for_the_first_questions_and_a_link_for_the_others(
+    wapp: App, client: TestClient
+) -> None:
+    from bot.web.live import FULL
+
+    ids = seed(wapp)
+    asked = [
+        _ask(wapp, "gite-du-moulin", f"Question numéro {i} pour le Klub sur le thème {i} ?") for i in range(FULL + 3)
+    ]
+    log_in(client, wapp, "camille-ant")
+    body = client.get(f"/sessions/{ids['next_session']}/live/list").text
+    forms = re.findall(r'action="/sessions/\d+/live/(\d+)/answer"', body)
+    assert len(forms) == FULL and body.count("En parler maintenant") == len(asked) + 3 - FULL  # + the seed's 3
+    last = asked[-1]
+    assert str(last) not in forms
+    on_top = client.get(f"/sessions/{ids['next_session']}/live/list?current={last}").text
+    assert re.findall(r'data-question="(\d+)"', on_top)[0] == str(last)
+    assert f'action="/sessions/{ids["next_session"]}/live/{last}/answer"' in on_top
