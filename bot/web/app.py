@@ -332,11 +332,11 @@ class SecurityHeaders:
 
 def build_app(app: App, *, secret: bytes | None = None) -> Starlette:
     """The dashboard for `app`. `secret` signs the session cookie (default: the env var, else random)."""
-    from bot.web import bulk, klubs, live, login, overview, question_log, tutorials
+    from bot.web import bulk, diagnostic, klubs, live, login, overview, question_log, tutorials
 
     site = Site(app, secret)
     routes: list[BaseRoute] = []
-    for module in (login, overview, live, bulk, tutorials, question_log, klubs):
+    for module in (login, overview, live, bulk, tutorials, question_log, klubs, diagnostic):
         routes.extend(module.routes(site))
     routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
 
