@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from bot import audit, clubs, dialogs, notify
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.diagnostic import campaign_of, observatory, runs, scoring
 from bot.diagnostic.questionnaire import Question, Questionnaire
@@ -337,11 +337,38 @@ def observatoire(ctx: Ctx, args: str) -> list[Reply]:
 
 
 COMMANDS = [
-    Command("diagnostic", ("checkup",), Role.PROVIDER, "any", diagnostic, usage="[refaire|pause]"),
-    Command("diag", ("diag-answer",), Role.PROVIDER, "any", answer, menu=False),
-    Command("plan", ("actions",), Role.PROVIDER, "any", plan),
-    Command("fait", ("done",), Role.PROVIDER, "any", fait, menu=False, usage="n°"),
-    Command("campagne", ("campaign",), Role.ANT, "any", campagne, usage="[catégorie]"),
+    Command(
+        "diagnostic",
+        ("checkup",),
+        Role.PROVIDER,
+        "any",
+        diagnostic,
+        usage="[refaire|pause]",
+        options=(Option("choix", "choice"),),
+        personal=True,
+    ),
+    Command("diag", ("diag-answer",), Role.PROVIDER, "any", answer, menu=False, personal=True),
+    Command("plan", ("actions",), Role.PROVIDER, "any", plan, personal=True),
+    Command(
+        "fait",
+        ("done",),
+        Role.PROVIDER,
+        "any",
+        fait,
+        menu=False,
+        usage="n°",
+        options=(Option("action", "action", kind="integer", required=True),),
+        personal=True,
+    ),
+    Command(
+        "campagne",
+        ("campaign",),
+        Role.ANT,
+        "any",
+        campagne,
+        usage="[catégorie]",
+        options=(Option("categorie", "category"),),
+    ),
     Command("relancer", ("remind",), Role.ANT, "any", relancer),
-    Command("observatoire", ("observatory",), Role.STAFF, "any", observatoire),
+    Command("observatoire", ("observatory",), Role.STAFF, "any", observatoire, personal=True),
 ]

@@ -14,4 +14,4 @@ def etape(ctx: Ctx, args: str) -> list[Reply]:
     return ctx.say("guide.none_open") if replies is None else replies
 
 
-COMMANDS = [Command("etape", ("step",), Role.PROVIDER, "any", etape, menu=False)]
+COMMANDS = [Command("etape", ("step",), Role.PROVIDER, "any", etape, menu=False, personal=True)]
