@@ -83,6 +83,11 @@ class Faq:
         # rather than quietly forwarding every question to the team.
         return _load_shared(tuple(self.config.faq.bases))
 
+    def reload(self) -> None:
+        """Forget the loaded base: the next question reads the files again (a tutorial saved from the web)."""
+        for name in ("base", "matcher"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def matcher(self) -> Matcher:
         return Matcher(self.base, threshold=self.threshold)
@@ -112,7 +117,14 @@ class Faq:
 
     def similarity(self, a: str, b: str) -> float:
         """Overlap of the content stems of two questions (0–1): for spotting duplicates."""
-        sa, sb = set(self.normalizer.stems(a, keep_light=False)), set(self.normalizer.stems(b, keep_light=False))
-        if not sa or not sb:
-            return 0.0
-        return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5
+        return stem_overlap(self.stem_set(a), self.stem_set(b))
+
+    def stem_set(self, text: str) -> frozenset[str]:
+        """The content stems `similarity` compares: computed once per question when comparing many."""
+        return frozenset(self.normalizer.stems(text, keep_light=False))
+
+
+def stem_overlap(sa: frozenset[str], sb: frozenset[str]) -> float:
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5

@@ -196,7 +196,7 @@ def set_status(
 ) -> None:
     q.status, q.updated_at = status, now
     if note is not None:
-        q.answer_note = note
+        q.answer_note = note or None  # an emptied note clears the old one
     if reason is not None:
         q.dismiss_reason = reason
     event(db, q, now, status, actor, note or reason or "")
@@ -303,31 +303,15 @@ def search(db: Db, flt: LogFilter) -> list[Question]:
     """Every matching question, oldest first (the exports' order)."""
     rows = list(db.scalars(_filtered(flt).order_by(Question.created_at, Question.id)))
     if flt.text:
-        needle = flt.text.casefold()
-        rows = [q for q in rows if needle in q.text.casefold()]
+        from bot.search import matching_ids  # accents and case folded, names and notes searched too
+
+        wanted = set(matching_ids(db, flt))
+        rows = [q for q in rows if q.id in wanted]
     return rows
 
 
-def search_page(db: Db, flt: LogFilter, page: int, size: int) -> tuple[list[Question], int, int]:
-    """One page of the log, newest first: (questions, total, page actually shown — the last one if past it).
-
-    Without a text filter the database counts and pages; the text filter stays in Python, where casefold
-    treats « É » and « é » alike on SQLite as on PostgreSQL."""
-    if flt.text:
-        everything = search(db, flt)
-        everything.reverse()
-        total = len(everything)
-        page = min(page, max(1, -(-total // size)))
-        return everything[(page - 1) * size : page * size], total, page
-    total = count(db, flt)
-    page = min(page, max(1, -(-total // size)))
-    newest = _filtered(flt).order_by(Question.created_at.desc(), Question.id.desc())
-    newest = newest.offset((page - 1) * size).limit(size)
-    return list(db.scalars(newest)), total, page
-
-
 def count(db: Db, flt: LogFilter) -> int:
-    """How many questions match, counted by the database (no text filter)."""
+    """How many questions match, counted by the database (no text filter: see bot.search)."""
     assert not flt.text, "the text filter is applied in Python: use search()"
     return db.scalar(select(func.count()).select_from(_filtered(flt).subquery())) or 0
 

@@ -441,7 +441,7 @@ def test_a_long_log_is_paged_and_the_pages_keep_the_filters(wapp: App, client: T
                             created_at=when, updated_at=when))  # fmt: skip
     log_in(client, wapp, "julien-accueil")
     first = client.get("/questions?q=facebook")
-    assert "125 question(s) — de la 1e à la 100e" in first.text and "Page 1 sur 2" in first.text
+    assert "125 questions — de la 1e à la 100e" in first.text and "Page 1 sur 2" in first.text
     assert len(_numbers(first.text)) == 100 and "Plus récentes" not in first.text
     older = re.search(r'href="([^"]+)" rel="next"', first.text)
     assert older is not None and older.group(1) == "/questions?q=facebook&amp;page=2"
@@ -584,7 +584,11 @@ def test_ics_feed_with_an_unguessable_office_token(wapp: App, client: TestClient
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     assert feed.text.startswith("BEGIN:VCALENDAR") and "SUMMARY:Klub numérique" in feed.text
     assert "set-cookie" not in feed.headers
-    client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf})
+    assert f'href="webcal://testserver/ics/{token}.ics"' in page.text and "Copier le lien" in page.text
+    unconfirmed = client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf})
+    assert unconfirmed.status_code == 400 and "Confirmation nécessaire" in unconfirmed.text
+    assert new_client(wapp).get(f"/ics/{token}.ics").status_code == 200  # not confirmed: nothing changed
+    client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf, "confirm": "yes"})
     assert new_client(wapp).get(f"/ics/{token}.ics").status_code == 404  # renewed: the old link is dead
     assert count(wapp, AuditLog, AuditLog.action == "calendar.link") == 2
 
@@ -599,7 +603,7 @@ def test_overview_charts_are_accessible_svg(wapp: App, client: TestClient) -> No
     assert home.status_code == 200
     assert home.text.count('<svg class="chart"') == 4 and home.text.count('role="img"') == 4
     assert '<title id="c-months-t">Questions par mois</title>' in home.text
-    assert "nov. : 3" in home.text  # the figures are in the description too
+    assert "nov. 26 : 3" in home.text and "déc. 25 : 0" in home.text  # the figures, with their year, in the description
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in home.text
     assert "Répondues au Klub" in home.text and "Inscrits" in home.text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import audit, clubs, inputs, notify, questions
+from bot import clubs, evening, inputs, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.handlers.faq import _chat_kind, in_french_note
@@ -380,10 +380,12 @@ def reporter(ctx: Ctx, args: str) -> list[Reply]:
     session = _session_arg(ctx, rest) if rest else None
     if isinstance(session, list):
         return session
-    if session is None or session.status == "cancelled":
+    if session is None:
         return ctx.say("question.move_usage")
-    q.session_id, q.updated_at = session.id, ctx.now
-    questions.event(ctx.db, q, ctx.now, "moved", ctx.person, str(session.id))
+    try:
+        evening.postpone(ctx.db, q, session, ctx.now, ctx.person)
+    except evening.EveningError as exc:
+        return ctx.say(exc.key, **exc.kwargs)
     return ctx.say("question.moved", number=q.id, session=_session_label(ctx, session.id))
 
 
@@ -404,25 +406,21 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
 def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     word = args.strip()
-    session = _session_arg(ctx, word) if word else questions.latest_reported_klub(ctx.db, ctx.office.id, ctx.now)
+    session = _session_arg(ctx, word) if word else evening.last_session(ctx.db, ctx.office.id, ctx.now)
     if isinstance(session, list):
         return session
     if session is None:
         return ctx.say("question.report_no_session")
-    answered = questions.answered_at(ctx.db, ctx.office.id, session.id)
-    if not answered:
+    office_id = ctx.office.id
+
+    def send(text: Safe) -> int:
+        return notify.to_groups(ctx.app, ctx.db, office_id, "prestataires", Reply(text))
+
+    try:
+        count, sent = evening.publish_report(ctx.db, session, ctx.app.config.language, ctx.now, ctx.person, send)
+    except evening.EveningError:
         return ctx.say("question.report_empty", session=_session_label(ctx, session.id))
-    lang = ctx.app.config.language
-    lines = [ctx.app_t(lang, "question.report_title", session=_session_label(ctx, session.id))]
-    for q in answered:
-        # A question asked in private is published as the ANT's answer only, never its wording.
-        text = q.text if questions.is_public(q) else ctx.app_t(lang, "question.report_private")
-        lines.append(ctx.app_t(lang, "question.report_line", text=text, note=q.answer_note or ""))
-    sent = notify.to_groups(ctx.app, ctx.db, ctx.office.id, "prestataires", Reply(Safe("\n\n".join(lines))))
-    audit.record(
-        ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
-    )
-    return ctx.say("question.report_sent", count=len(answered), groups=sent, session=_session_label(ctx, session.id))
+    return ctx.say("question.report_sent", count=count, groups=sent, session=_session_label(ctx, session.id))
 
 
 COMMANDS = [

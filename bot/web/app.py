@@ -54,7 +54,7 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
@@ -234,6 +234,8 @@ FLASHES = frozenset(
     {"status", "dismissed", "merged", "attendance", "calendar", "calendar_off", "logout", "logout_all", "welcome"}
     | {"note"}
 )
+# The live agenda, the compte rendu, bulk actions and the tutorial form (bot/web/live.py and neighbours).
+FLASHES |= {"live_answer", "live_postpone", "live_dismiss", "live_merge", "report", "bulk", "tutorial"}
 
 
 class Site:
@@ -376,11 +378,11 @@ class SecurityHeaders:
 
 def build_app(app: App, *, secret: bytes | None = None) -> Starlette:
     """The dashboard for `app`. `secret` signs the session cookie (default: the env var, else random)."""
-    from bot.web import diagnostic, klubs, login, overview, question_log
+    from bot.web import bulk, diagnostic, klubs, live, login, overview, question_log, tutorials
 
     site = Site(app, secret)
     routes: list[BaseRoute] = []
-    for module in (login, overview, question_log, klubs, diagnostic):
+    for module in (login, overview, live, bulk, tutorials, question_log, klubs, diagnostic):
         routes.extend(module.routes(site))
     routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
 

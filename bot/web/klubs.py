@@ -125,7 +125,7 @@ def mark_attendance(web: Web) -> Response:
         actor=web.person,
         office_id=s.office_id,
         target=f"session:{s.id}",
-        detail=f"{len(ticked)} présent(s) sur {len(regs)} inscrit(s)",
+        detail=f"présents : {len(ticked)} sur {len(regs)} inscrits",
     )
     return web.redirect(f"/sessions/{s.id}", "attendance")
 
@@ -135,6 +135,8 @@ def new_calendar_link(web: Web) -> Response:
     office = web.db.get(Office, office_id)
     assert office is not None  # in scope, so it exists
     renewed = office.ics_token is not None
+    if renewed and web.field("confirm", 10) != "yes":
+        raise Refused(400, "renew_confirm")  # every subscription breaks: only on an explicit « yes »
     office.ics_token = secrets.token_urlsafe(24)
     audit.record(
         web.db,
