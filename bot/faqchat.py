@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from bot.config import Config
 from bot.faq.loader import Base, Entry, FaqError, load_base
@@ -58,7 +59,8 @@ class Faq:
 
     @cached_property
     def matcher(self) -> Matcher:
-        return Matcher(self.base, threshold=self.threshold)
+        cache = self.config.faq.cache_dir
+        return Matcher(self.base, threshold=self.threshold, cache_dir=Path(cache) if cache else None)
 
     @property
     def threshold(self) -> float:

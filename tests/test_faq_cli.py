@@ -221,8 +221,8 @@ def test_eval_prints_the_three_figures(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_eval_threshold_changes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = tmp_path / "cases.yml"
-    cases.write_text("cases:\n  - {q: 'wifi pour les clients', expect: wifi-invites}\n", encoding="utf-8")
-    code, out, _ = run(capsys, "faq", "eval", "--base", BASE, "--cases", str(cases), "--threshold", "0.99")
+    cases.write_text("cases:\n  - {q: 'partager le wifi avec des clients ?', expect: wifi-invites}\n", encoding="utf-8")
+    code, out, _ = run(capsys, "faq", "eval", "--base", BASE, "--cases", str(cases), "--threshold", "1")
     assert code == 0
     assert "Top-1 dans la base : 1,000 (1/1)" in out  # top-1 ignores abstention
     assert "Exactitude globale : 0,000 (0/1)" in out
