@@ -157,7 +157,7 @@ def test_base_embeddings_are_cached_on_disk_by_content(tmp_path: Path, monkeypat
     base = load_base([FIXTURES / "base"])
     first = Matcher(base, cache_dir=tmp_path)
     files = sorted(tmp_path.glob("e5-*.npy"))
-    assert len(files) == 2  # the base's phrases and the small-talk examples
+    assert len(files) == 3  # the base's phrases, its entries as documents, the small-talk examples
 
     def no_model() -> object:
         raise AssertionError("the model must not embed the base again")
@@ -166,7 +166,7 @@ def test_base_embeddings_are_cached_on_disk_by_content(tmp_path: Path, monkeypat
     real_get = semantic._get_model
     monkeypatch.setattr(semantic, "_get_model", no_model)
     again = Matcher(base, cache_dir=tmp_path)
-    assert np.array_equal(again._phrases, first._phrases)
+    assert np.array_equal(again._phrases, first._phrases) and np.array_equal(again._passages, first._passages)
     monkeypatch.setattr(semantic, "_get_model", real_get)
     # Another content: another file.
     extra = Entry(
@@ -174,7 +174,7 @@ def test_base_embeddings_are_cached_on_disk_by_content(tmp_path: Path, monkeypat
         links=(), tags=(), source="x.yml",
     )
     Matcher(Base(entries=(*base.entries, extra)), cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("e5-*.npy"))) == 3
+    assert len(list(tmp_path.glob("e5-*.npy"))) == 5
 
 
 def test_an_unwritable_cache_costs_a_rebuild_not_an_outage(tmp_path: Path) -> None:
