@@ -38,6 +38,9 @@ DEFAULT_THRESHOLD = 0.5
 # the threshold (relative), so "Vouliez-vous dire… ?" makes sense.
 AMBIGUITY_MARGIN = 0.1
 SUGGEST_FLOOR = 0.7
+# ...and the question's words do not separate them either: their lexical scores are this close. Probabilities
+# of two good neighbours both saturate near 1; the words still tell « créer une page » from « profil ou page ».
+LEXICAL_TIE = 0.05
 
 MAX_CANDIDATES = 5
 SEMANTIC_CANDIDATES = 10
@@ -51,6 +54,7 @@ FEATURES = (
 class Candidate:
     entry: Entry
     score: float
+    lexical: float = 0.0  # the lexical score, for telling a close call from a clear one
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,11 @@ class MatchResult:
         best = self.best
         if best is None or best.score < self.threshold * SUGGEST_FLOOR:
             return ()
-        close = tuple(c for c in self.candidates[:3] if c.score >= best.score - AMBIGUITY_MARGIN)
+        close = tuple(
+            c
+            for c in self.candidates[:3]
+            if c.score >= best.score - AMBIGUITY_MARGIN and c.lexical >= best.lexical - LEXICAL_TIE
+        )
         return close if len(close) >= 2 else ()
 
     @property
@@ -230,12 +238,12 @@ class Matcher:
         limit = self.threshold if threshold is None else threshold
         reading, found = self.features(text)
         scored = sorted(
-            ((round(self.decision.probability(x), 4), i) for i, x in found), key=lambda si: (-si[0], si[1])
+            ((round(self.decision.probability(x), 4), i, x["lexical"]) for i, x in found), key=lambda s: (-s[0], s[1])
         )
         entries = self.base.entries
         return MatchResult(
             query=text,
-            candidates=tuple(Candidate(entries[i], s) for s, i in scored[:MAX_CANDIDATES]),
+            candidates=tuple(Candidate(entries[i], s, lex) for s, i, lex in scored[:MAX_CANDIDATES]),
             threshold=limit,
             kind=reading.kind,
             english=reading.english,
