@@ -6,6 +6,11 @@ let in is the gate's (a `GateReply` naming Discord groups: the adapter grants th
 each group); who is removed comes from the outbox (`MemberAction`: the adapter removes the role); which
 sessions become which server events is `bot.discord_events`' (the adapter makes the REST calls).
 
+Interactions (slash commands, buttons) are deferred as soon as they arrive, ephemeral or not as the core
+expects its answer to be (`Core.personal`), handled off the event loop, and answered by follow-ups whose
+visibility follows each reply's `personal` flag. Slash commands and their typed options are rendered from
+the command table by `adapters.discord_commands`.
+
 No privileged intent is needed: slash commands and buttons arrive as interactions, and Discord sends
 the text of private messages and of messages mentioning the bot without the message-content intent.
 Two optional ones (adapters.discord.members_intent, message_content_intent) add the greeting of
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -35,14 +42,13 @@ with warnings.catch_warnings():
     # discord.py imports audioop for voice (deprecated in 3.11, gone in 3.13); Klub has no voice.
     warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
     import discord
-from discord import app_commands
 
-from adapters import discord_render, outbox_pump
+from adapters import discord_commands, discord_render, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
+from adapters.discord_commands import VERIFY, SlashTable
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events, gate
 from bot.bootstrap import App
-from bot.commands import Command
 from bot.config import DiscordConfig
 from bot.discord_events import DiscordRole, EventOp, EventSpec, RemoteEvent
 from bot.i18n import pick_language, t
@@ -53,10 +59,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 MAX_MESSAGE = 2000  # characters
 MAX_CUSTOM_ID = 100  # characters
-MAX_DESCRIPTION = 100  # slash command and option descriptions
 MAX_LABEL = 80  # button labels
-VERIFY = "verifier"  # Discord's own way in: /verifier CODE, the same as Telegram's /start CODE
-_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")  # what we accept as a slash command name
 _NOT_SENT = (aiohttp.ClientConnectorError,)  # the request never left this machine
 _STATUS = {
     discord.EventStatus.scheduled: "scheduled",
@@ -94,10 +97,6 @@ def label(text: str) -> str:
     return discord_render.clip(discord_render.plain(text), MAX_LABEL) or "…"
 
 
-def description(text: str) -> str:
-    return discord_render.clip(discord_render.plain(text), MAX_DESCRIPTION) or "…"
-
-
 def intents_for(cfg: DiscordConfig) -> discord.Intents:
     """The default intents, plus the two privileged ones only when the configuration asks for them."""
     intents = discord.Intents.default()
@@ -132,38 +131,6 @@ def make_view(reply: Reply) -> discord.ui.View | None:
     return view
 
 
-# -- slash command names and localisations --------------------------------------------------------------
-
-
-class _Translator(app_commands.Translator):
-    """Localised names and descriptions come with each string (locale_str extras: {"en": ...})."""
-
-    async def translate(
-        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
-    ) -> str | None:
-        lang = pick_language(locale.value)
-        if lang == "fr" and not locale.value.startswith("fr"):
-            return None
-        value = string.extras.get(lang)
-        return str(value) if value else None
-
-
-def _localised(fr: str, en: str | None) -> app_commands.locale_str:
-    return app_commands.locale_str(fr, en=en) if en and en != fr else app_commands.locale_str(fr)
-
-
-def slash_name(cmd: Command) -> str | None:
-    name = cmd.name.lower()
-    return name if _NAME.match(name) else None
-
-
-def english_name(cmd: Command) -> str | None:
-    for alias in cmd.aliases:
-        if _NAME.match(alias.lower()) and alias.isascii():
-            return alias.lower()
-    return None
-
-
 # -- the adapter --------------------------------------------------------------------------------------
 
 
@@ -176,7 +143,11 @@ class DiscordAdapter(Adapter):
         self._token = read_token(self.cfg, dict(os.environ) if env is None else env)
         self.guild_ready_timeout = guild_ready_timeout
         self.client: discord.Client | None = None
-        self.tree: app_commands.CommandTree[discord.Client] | None = None
+        self.slashes = SlashTable(app.core.table)
+        # Commands are handled one at a time, off the event loop, as they were on it: the loop stays free
+        # to acknowledge every interaction at once while the database work queues here.
+        self._core = ThreadPoolExecutor(max_workers=1, thread_name_prefix="klub-discord-core")
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._connect_task: asyncio.Task[None] | None = None
         self._event_tasks: list[asyncio.Task[None]] = []
         self._sync_wanted = asyncio.Event()
@@ -196,33 +167,28 @@ class DiscordAdapter(Adapter):
             guild_ready_timeout=self.guild_ready_timeout,
             chunk_guilds_at_startup=False,  # no member list needed, even with the members intent
         )
-        tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
-        for command in self.slash_commands():
-            tree.add_command(command)
-        client.setup_hook = self._setup_hook  # type: ignore[method-assign]
+        client.setup_hook = functools.partial(self.publish_commands, client)  # type: ignore[method-assign]
         client.event(self.on_message)
         client.event(self.on_interaction)
         client.event(self.on_ready)
         if self.cfg.members_intent:
             client.event(self.on_member_join)
-        self.tree = tree
         return client
 
-    async def _setup_hook(self) -> None:
-        """After login, before the gateway: publish the slash commands to each configured server."""
-        assert self.tree is not None
-        await self.tree.set_translator(_Translator())
+    async def publish_commands(self, client: discord.Client) -> None:
+        """After login, before the gateway (the client's setup hook): publish the slash commands to each
+        configured server, or globally when none is listed."""
+        assert client.application_id is not None  # known once logged in
+        payload = self.slashes.payloads()
         if not self.cfg.guild_ids:
             # No server listed: global commands (they also work in DMs, but take a while to appear).
             try:
-                await self.tree.sync()
+                await client.http.bulk_upsert_global_commands(client.application_id, payload)
             except discord.HTTPException as exc:
                 log.warning("Discord : commandes globales non publiées : %s", exc)
         for guild_id in self.cfg.guild_ids:
-            guild = discord.Object(int(guild_id))
-            self.tree.copy_global_to(guild=guild)
             try:
-                synced = await self.tree.sync(guild=guild)
+                synced = await client.http.bulk_upsert_guild_commands(client.application_id, int(guild_id), payload)
             except discord.HTTPException as exc:
                 log.warning(
                     "Discord : commandes non publiées sur le serveur %s (portée applications.commands ?) : %s",
@@ -233,6 +199,8 @@ class DiscordAdapter(Adapter):
                 log.info("Discord : %d commandes publiées sur le serveur %s", len(synced), guild_id)
 
     async def start(self) -> None:
+        if self._core._shutdown:  # started again after a stop
+            self._core = ThreadPoolExecutor(max_workers=1, thread_name_prefix="klub-discord-core")
         client = self._build()
         await self._login(client)
         self.client = client
@@ -285,8 +253,19 @@ class DiscordAdapter(Adapter):
         assert self.client is not None
         await asyncio.wait_for(self.client.wait_until_ready(), timeout)
 
+    async def settle(self) -> None:
+        """Wait until every interaction received so far has been answered."""
+        while answering := {t for t in self._inflight if not t.done()}:
+            await asyncio.wait(answering)
+
     async def stop(self) -> None:
         await self.pump.stop()
+        try:
+            # Interactions being handled get their answers before the connection closes.
+            await asyncio.wait_for(self.settle(), timeout=outbox_pump.STOP_GRACE)
+        except TimeoutError:
+            log.warning("Discord : interactions sans réponse à l'arrêt")
+        self._core.shutdown(wait=False, cancel_futures=True)
         syncing, self._event_tasks = self._event_tasks, []
         for running in syncing:
             running.cancel()
@@ -308,71 +287,6 @@ class DiscordAdapter(Adapter):
         assert self.client is not None, "adaptateur Discord non démarré"
         return self.client
 
-    # -- slash commands -------------------------------------------------------------------------------
-
-    def slash_commands(self) -> list[app_commands.Command[Any, Any, None]]:
-        """One slash command per menu command of the core, plus /verifier; French names, English
-        localisations; everything after the name travels in the optional "arguments" option."""
-        out: list[app_commands.Command[Any, Any, None]] = []
-        seen: set[str] = set()
-        english: set[str] = set()
-        commands = [cmd for cmd in self.app.core.table.all() if cmd.menu and slash_name(cmd) is not None]
-        names = {slash_name(cmd) for cmd in commands}
-        for cmd in commands:
-            name = slash_name(cmd)
-            if name is None or name in seen:
-                continue
-            seen.add(name)
-            en_name = english_name(cmd)
-            # English speakers see the localised names: each must be unique among them.
-            if en_name is not None and (en_name in english or (en_name in names and en_name != name)):
-                en_name = None
-            if en_name is not None:
-                english.add(en_name)
-            hint: tuple[str, dict[str, object]] = (
-                ("discord.option_arguments", {"usage": cmd.usage}) if cmd.usage else ("discord.arguments", {})
-            )
-            desc_fr = description(t("fr", cmd.description_key))
-            desc_en = description(t("en", cmd.description_key))
-            out.append(self._slash(name, en_name, desc_fr, desc_en, hint=hint, private=name == VERIFY))
-        if VERIFY not in seen and self.app.core.table.find(VERIFY) is None:
-            out.append(
-                self._slash(
-                    VERIFY,
-                    "verify",
-                    description(t("fr", "discord.cmd_verifier")),
-                    description(t("en", "discord.cmd_verifier")),
-                    hint=("discord.option_code", {}),
-                    core_name="start",
-                    private=True,
-                )
-            )
-        return out
-
-    def _slash(
-        self,
-        name: str,
-        en_name: str | None,
-        desc_fr: str,
-        desc_en: str,
-        *,
-        hint: tuple[str, dict[str, object]],
-        core_name: str | None = None,
-        private: bool = False,
-    ) -> app_commands.Command[Any, Any, None]:
-        target = core_name or name
-
-        async def callback(interaction: discord.Interaction, arguments: str | None = None) -> None:
-            await self.on_slash(interaction, target, arguments or "", private=private)
-
-        key, kwargs = hint
-        app_commands.describe(
-            arguments=_localised(description(t("fr", key, **kwargs)), description(t("en", key, **kwargs)))
-        )(callback)
-        return app_commands.Command(
-            name=_localised(name, en_name), description=_localised(desc_fr, desc_en), callback=callback
-        )
-
     # -- events in ------------------------------------------------------------------------------------
 
     def _chat(self, channel: Any, channel_id: int | None, guild_id: int | None, user_id: int) -> ChatRef:
@@ -391,39 +305,84 @@ class DiscordAdapter(Adapter):
         log.info("Discord : passerelle prête (%d serveur(s))", len(self.bot.guilds))
         self.request_event_sync()  # also after a new session: events may have changed meanwhile
 
-    async def on_slash(
-        self, interaction: discord.Interaction, name: str, arguments: str, *, private: bool = False
-    ) -> None:
-        """`private`: the exchange belongs to the user alone (/verifier): the core sees a private chat,
-        and every answer is ephemeral, so the code never shows in the channel."""
-        text = f"/{name} {arguments.strip()}".strip()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Slash commands, their autocompletion and button presses.
+
+        An interaction must be acknowledged within 3 seconds, and a burst of commands takes longer than
+        that to handle: each one is deferred at once, in the turn of the loop it arrived in and before
+        any database work, then handled off the loop, and its answers follow up."""
+        incoming, private = self._interaction_incoming(interaction)
+        if incoming is None:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        if interaction.type == discord.InteractionType.autocomplete:
+            await self._autocomplete(interaction, incoming)
+            return
+        in_guild = interaction.guild_id is not None
+        # The core says from the command alone whether the answer will be for the speaker only; the
+        # first answer follows the deferral's visibility (see `_follow_up`).
+        hidden = in_guild and (private or self.app.core.personal(incoming))
+        try:
+            await interaction.response.defer(ephemeral=hidden, thinking=True)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.error("interaction %s non acquittée : %s", interaction.id, exc)
+            return
+        replies = await self.handle(incoming)
+        await self._follow_up(interaction, incoming, replies, deferred_hidden=hidden, private=private)
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """`Core.handle` off the event loop (one message at a time, in arrival order)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._core, self.app.core.handle, incoming)
+
+    def _interaction_incoming(self, interaction: discord.Interaction) -> tuple[Incoming | None, bool]:
+        """The interaction as the core's message, and whether the exchange is private (/verifier)."""
+        data: Mapping[str, Any] = interaction.data or {}
+        if interaction.type == discord.InteractionType.component:
+            text, private, via_button = str(data.get("custom_id", "")), False, True
+        elif interaction.type in (discord.InteractionType.application_command, discord.InteractionType.autocomplete):
+            slash = self.slashes.find(str(data.get("name", "")))
+            if slash is None:
+                return None, False
+            values, _, _ = discord_commands.option_values(data)
+            text, private, via_button = slash.text(values), slash.private, False
+        else:
+            return None, False
+        if not text:
+            return None, False
+        # `private`: the code of /verifier never shows in the channel, and the core sees a private chat.
         channel_id = None if private else interaction.channel_id
         incoming = Incoming(
             chat=self._chat(interaction.channel, channel_id, interaction.guild_id, interaction.user.id),
             user=self._user(interaction.user, interaction.locale),
             text=text,
             mentions_bot=True,
+            via_button=via_button,
             message_id=str(interaction.id),
+            hides_personal=True,  # an ephemeral answer shows to the speaker alone
+            can_leave=False,  # a bot cannot leave one channel of a server
         )
-        await self._answer_interaction(interaction, incoming, ephemeral=private)
+        return incoming, private
 
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Button presses (application commands go through the command tree)."""
-        if interaction.type != discord.InteractionType.component or interaction.data is None:
-            return
-        custom_id = str(interaction.data.get("custom_id", ""))
-        if not custom_id:
-            return
-        incoming = Incoming(
-            chat=self._chat(interaction.channel, interaction.channel_id, interaction.guild_id, interaction.user.id),
-            user=self._user(interaction.user, interaction.locale),
-            text=custom_id,
-            mentions_bot=True,
-            via_button=True,
-            message_id=str(interaction.id),
-        )
-        # A press is a personal action (register, vote, « was it useful? »): its answer is for the presser.
-        await self._answer_interaction(interaction, incoming, ephemeral=True)
+    async def _autocomplete(self, interaction: discord.Interaction, incoming: Incoming) -> None:
+        data: Mapping[str, Any] = interaction.data or {}
+        slash = self.slashes.find(str(data.get("name", "")))
+        _, focused, typed = discord_commands.option_values(data)
+        option = slash.option(focused) if slash is not None and focused else None
+        found: list[tuple[int, str]] = []
+        if option is not None and option.kind == "session":
+            # A read-only query: the default pool, so that a queue of commands does not delay it.
+            found = await asyncio.to_thread(self.app.core.session_choices, incoming, typed)
+        choices = [
+            discord.app_commands.Choice(name=c["name"], value=c["value"]) for c in discord_commands.choices(found)
+        ]
+        try:
+            await interaction.response.autocomplete(choices)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("complétion de l'interaction %s non envoyée : %s", interaction.id, exc)
 
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
@@ -446,8 +405,9 @@ class DiscordAdapter(Adapter):
             text=text,
             mentions_bot=private or mentioned,
             message_id=str(message.id),
+            can_leave=False,
         )
-        replies = self.app.core.handle(incoming)
+        replies = await self.handle(incoming)
         for reply in replies:
             if reply.leave_chat and not incoming.mentions_bot:
                 continue  # « this channel is not served » only to someone who addressed Klub
@@ -484,38 +444,48 @@ class DiscordAdapter(Adapter):
         except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:
             log.warning("accueil de discord:%s impossible : %s", member.id, exc)
 
-    async def _answer_interaction(
-        self, interaction: discord.Interaction, incoming: Incoming, *, ephemeral: bool
+    async def _follow_up(
+        self,
+        interaction: discord.Interaction,
+        incoming: Incoming,
+        replies: list[Reply],
+        *,
+        deferred_hidden: bool,
+        private: bool,
     ) -> None:
-        replies = self.app.core.handle(incoming)
+        """The answers of a deferred interaction. The first answer shown with the deferral's visibility
+        takes the place of « Klub réfléchit… »; the others are follow-ups, each ephemeral or not as the
+        core decided. When none matches, the placeholder is deleted and every answer follows up."""
+        replies = list(replies)
         if not replies:
             lang = pick_language(incoming.user.language, self.app.config.language)
-            replies = [Reply(t(lang, "discord.done"), private=True)]
-        in_guild = interaction.guild_id is not None
+            replies = [Reply(t(lang, "discord.done"), personal=True)]
         for reply in list(replies):
-            failed = await self._grant(reply, incoming)
-            if failed:
+            if await self._grant(reply, incoming):
                 replies.append(discord_events.access_failed(self.app, incoming.user.user_id, incoming.user.language))
+        in_guild = interaction.guild_id is not None
+        messages: list[tuple[bool, str, discord.ui.View | None]] = []
         for reply in replies:
-            # Ephemeral: seen by the user alone. Meaningless (and not needed) in a DM.
-            hidden = in_guild and (ephemeral or reply.private or reply.leave_chat)
+            # Ephemeral: seen by the speaker alone. Meaningless (and not needed) in a DM.
+            hidden = in_guild and bool(private or reply.private or reply.personal or reply.leave_chat)
             parts = self.render_reply(reply, incoming.user.language) or ["…"]
             view = make_view(reply)
-            for n, part in enumerate(parts):
-                extra: dict[str, Any] = {"view": view} if view is not None and n == len(parts) - 1 else {}
-                try:
-                    if not interaction.response.is_done():
-                        await interaction.response.send_message(
-                            part, ephemeral=hidden, allowed_mentions=discord.AllowedMentions.none(), **extra
-                        )
-                    else:
-                        await interaction.followup.send(
-                            part, ephemeral=hidden, allowed_mentions=discord.AllowedMentions.none(), **extra
-                        )
-                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-                    log.error("réponse à l'interaction %s non envoyée : %s", interaction.id, exc)
-                    return
+            messages += [(hidden, part, view if n == len(parts) - 1 else None) for n, part in enumerate(parts)]
             self._log_unconfigured(reply, incoming)
+        first = next((n for n, m in enumerate(messages) if m[0] == deferred_hidden), None)
+        none = discord.AllowedMentions.none()
+        try:
+            if first is None:
+                await interaction.delete_original_response()
+            else:
+                _, part, view = messages.pop(first)
+                extra: dict[str, Any] = {"view": view} if view is not None else {}
+                await interaction.edit_original_response(content=part, allowed_mentions=none, **extra)
+            for hidden, part, view in messages:
+                extra = {"view": view} if view is not None else {}
+                await interaction.followup.send(part, ephemeral=hidden, allowed_mentions=none, **extra)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.error("réponse à l'interaction %s non envoyée : %s", interaction.id, exc)
 
     def _log_unconfigured(self, reply: Reply, incoming: Incoming) -> None:
         if reply.leave_chat and not incoming.chat.private:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,8 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import clubs, membership
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, CommandTable
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.core import Core, Ctx
+from bot.diagnostic import Questionnaire, QuestionnaireError, load_questionnaire
+from bot.diagnostic.reminder import CampaignReminders
+from bot.dialogs import FlowHandler
 from bot.faqchat import Faq
 from bot.messages import Reply
 from bot.outbox import Outbox
@@ -47,6 +51,8 @@ class App:
     free_text_handler: FreeText | None = None
     agenda_preview: Callable[[Ctx, Any], list[str]] | None = None
     faq: Faq = field(init=False)
+    questionnaire: Questionnaire = field(init=False)
+    flows: dict[str, FlowHandler] = field(default_factory=dict)  # guided dialogues, by name
     tickers: list[Ticker] = field(default_factory=list)
 
     def free_text(self, ctx: Ctx, text: str) -> list[Reply]:
@@ -66,12 +72,27 @@ class App:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work for what time triggers: what it sends leaves only once the database committed."""
+        with self.outbox.transaction(), self.sessions.begin() as db:
+            yield db
+
 
 def all_commands() -> list[Command]:
     # Imported here so that bot.core stays free of feature modules.
-    from bot.handlers import base, clubs, faq, gate, questions, web
+    from bot.handlers import base, clubs, diagnostic, dialog, faq, gate, questions, web
 
-    return [*base.COMMANDS, *faq.COMMANDS, *questions.COMMANDS, *clubs.COMMANDS, *gate.COMMANDS, *web.COMMANDS]
+    return [
+        *base.COMMANDS,
+        *faq.COMMANDS,
+        *questions.COMMANDS,
+        *clubs.COMMANDS,
+        *gate.COMMANDS,
+        *web.COMMANDS,
+        *diagnostic.COMMANDS,
+        *dialog.COMMANDS,
+    ]
 
 
 def bootstrap(
@@ -98,10 +119,19 @@ def bootstrap(
     )
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)
+    try:
+        app.questionnaire = load_questionnaire(config.diagnostic.files)
+    except QuestionnaireError as exc:
+        engine.dispose()
+        raise ConfigError(str(exc)) from exc
+    from bot import dialogs
+    from bot.handlers import diagnostic as diagnostic_handlers
     from bot.handlers import faq as faq_handlers
+    from bot.handlers import klub_guide
     from bot.handlers import questions as question_handlers
 
-    app.free_text_handler = faq_handlers.free_text
+    app.flows = {diagnostic_handlers.FLOW: diagnostic_handlers.on_text, klub_guide.FLOW: klub_guide.on_text}
+    app.free_text_handler = dialogs.router(app.flows, faq_handlers.free_text)
     app.agenda_preview = question_handlers.agenda_preview
     now = app.clock.now()
     try:
@@ -115,4 +145,7 @@ def bootstrap(
     app.reminders = Reminders(app)
     app.tickers.append(app.reminders)
     app.tickers.append(clubs.Horizon(app))
+    app.tickers.append(
+        CampaignReminders(app.transaction, lambda db, cid, now: diagnostic_handlers.send_reminder(app, db, cid, now))
+    )
     return app

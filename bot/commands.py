@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -15,6 +15,27 @@ if TYPE_CHECKING:
 
 Where = Literal["any", "group", "private"]
 Handler = Callable[["Ctx", str], "list[Reply]"]
+OptionKind = Literal["text", "integer", "boolean", "session"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A named argument, for platforms with typed command options (Discord). The command still receives
+    one text: `Command.compose` writes the values back in the order its text form expects.
+
+    "session" is a session number the platform may offer to complete (`Core.session_choices`); a
+    boolean that is true writes its `word` (e.g. `anonyme`) in front of the other arguments.
+    """
+
+    name: str  # French, as shown; lowercase letters, digits, - and _
+    en: str  # the English name
+    kind: OptionKind = "text"
+    required: bool = False
+    word: str = ""  # boolean options: the word that stands for "true" in the text form
+
+    @property
+    def description_key(self) -> str:
+        return f"opt.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -26,15 +47,36 @@ class Command:
     handler: Handler
     menu: bool = True  # shown in /aide and in the platforms' command menus
     usage: str = ""  # argument hint, e.g. "<texte>"
+    options: tuple[Option, ...] = ()  # the same arguments, named and typed (Discord's slash options)
+    personal: bool = False  # its answers concern the speaker alone (shown to them only where possible)
+    en: str = ""  # the English name when it is not the first alias (/faq stays /faq, not /q)
 
     @property
     def description_key(self) -> str:
         return f"cmd.{self.name}"
 
+    @property
+    def english(self) -> str:
+        return self.en or (self.aliases[0] if self.aliases else self.name)
+
+    def compose(self, values: Mapping[str, object]) -> str:
+        return compose(self.options, values)
+
     def usable(self, role: Role, private: bool) -> bool:
         if not allows(role, self.min_role):
             return False
         return self.where == "any" or (self.where == "private") == private
+
+
+def compose(options: Iterable[Option], values: Mapping[str, object]) -> str:
+    """Named option values -> the text a handler parses: the words of true booleans first, then the
+    other values in declaration order. Unknown names are ignored; the handler checks the values."""
+    declared = list(options)
+    words = [o.word for o in declared if o.kind == "boolean" and o.word and values.get(o.name) is True]
+    rest = [
+        str(values[o.name]).strip() for o in declared if o.kind != "boolean" and values.get(o.name) not in (None, "")
+    ]
+    return " ".join(w for w in (*words, *rest) if w)
 
 
 def canonical(name: str) -> str:

@@ -146,6 +146,15 @@ class FaqConfig(_Strict):
     cache_dir: str | None = None  # embeddings of the base; None: $KLUB_FAQ_CACHE or ~/.cache/klub/faq
 
 
+SHIPPED_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "diagnostic" / "territoire.yml"
+
+
+class DiagnosticConfig(_Strict):
+    # The territory's questionnaire, then the office's adaptations (same question id: the later file wins).
+    # Without a `diagnostic` section: the questionnaire shipped beside the code.
+    files: list[str] = Field(default_factory=lambda: [str(SHIPPED_QUESTIONNAIRE)])
+
+
 class ConsoleConfig(_Strict):
     enabled: bool = True
 
@@ -225,6 +234,7 @@ class Config(_Strict):
     people: list[PersonConfig] = Field(default_factory=list)
     series: list[SeriesConfig] = Field(default_factory=list)
     faq: FaqConfig = Field(default_factory=FaqConfig)
+    diagnostic: DiagnosticConfig = Field(default_factory=DiagnosticConfig)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     web: WebConfig = Field(default_factory=WebConfig)
 
@@ -299,11 +309,19 @@ _MESSAGES = {
     "model_type": "attendu une section (clé: valeur)",
     "too_short": "la liste ne doit pas être vide",
     "string_too_short": "ne doit pas être vide",
+    "string_too_long": "texte trop long",
+    "too_long": "trop d'éléments",
 }
 
 
 def _describe(err: Any) -> str:
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    msg = french_message(err)
+    return f"{loc} : {msg}" if loc else msg
+
+
+def french_message(err: Any) -> str:
+    """A pydantic validation error in French, for every YAML file an office edits."""
     kind = err["type"]
     if kind == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
@@ -316,7 +334,7 @@ def _describe(err: Any) -> str:
         msg = f"attendu une valeur inférieure ou égale à {err['ctx']['le']}"
     else:
         msg = _MESSAGES.get(kind, err["msg"])
-    return f"{loc} : {msg}" if loc else msg
+    return msg
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
@@ -341,6 +359,11 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         if isinstance(faq, dict) and isinstance(faq.get("bases"), list):
             # Tutorial folders are relative to the config file, not to wherever klub was started.
             faq["bases"] = [str(path.parent / b) if isinstance(b, str) else b for b in faq["bases"]]
+        diag = raw.get("diagnostic")
+        if isinstance(diag, dict):
+            files = diag.get("files")
+            if isinstance(files, list):
+                diag["files"] = [str(path.parent / f) if isinstance(f, str) else f for f in files]
         return Config.model_validate(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path} : {exc}") from exc

@@ -6,18 +6,19 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot import membership
+from bot import clubs, discord_events, membership
 from bot.commands import Command, CommandTable
 from bot.i18n import Safe, pick_language, t
 from bot.messages import Incoming, Reply
 from bot.roles import Role
 from bot.storage.tables import Group, Office, Person
+from bot.timefmt import fmt_when
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -87,23 +88,55 @@ class Core:
             self._after_commit.append(hook)
 
     def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence."""
+        """Handle one message. A crash is a bug: it is logged and the user gets an apology, not silence.
+        Every reply comes out with `personal` decided."""
         try:
             with self._session() as db:
                 return self._handle(db, incoming)
         except Exception:
             log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
             lang = pick_language(incoming.user.language, self.app.config.language)
-            return [Reply(t(lang, "core.internal_error"))]
+            return [Reply(t(lang, "core.internal_error"), personal=True)]
 
-    def _handle(self, db: Session, incoming: Incoming) -> list[Reply]:
+    def personal(self, incoming: Incoming) -> bool:
+        """Whether the answer to `incoming` will most likely be for the speaker alone, decided from the
+        command table without the database, so that a platform can prepare the right kind of answer
+        (a Discord interaction is deferred, ephemeral or not, before the message is handled)."""
+        if incoming.via_button:
+            return True
+        m = _COMMAND.match(incoming.text.strip())
+        if not m:
+            return False
+        cmd = self.table.find(m.group(1))
+        return cmd is None or cmd.personal
+
+    def session_choices(self, incoming: Incoming, typed: str, limit: int = 25) -> list[tuple[int, str]]:
+        """The upcoming sessions the speaker may name in this chat (number, label in their language), for
+        a platform that completes a session option as it is typed. Nothing for a stranger."""
+        try:
+            # Read only, and outside `_session`: it may run beside a message being handled (its own
+            # thread), so it neither writes (the last-seen time stays unflushed and is dropped) nor
+            # touches the outbox or the after-commit hooks.
+            with self.app.sessions() as db, db.no_autoflush:
+                ctx = self._context(db, incoming)
+                if ctx is None or ctx.office is None or ctx.role == Role.GUEST:
+                    return []
+                in_staff_chat = ctx.private or (ctx.group is not None and ctx.group.kind == "equipe")
+                audiences = clubs.audiences_for(ctx.role >= Role.STAFF and in_staff_chat)
+                return _session_choices(ctx, audiences, typed, limit)
+        except Exception:
+            log.exception("erreur en complétant une séance pour %s:%s", incoming.user.platform, incoming.user.user_id)
+            return []
+
+    def _context(self, db: Session, incoming: Incoming) -> Ctx | None:
+        """Who speaks, where, in which office and language; None for a chat that is not served."""
         now = self.app.clock.now()
         chat = incoming.chat
         group: Group | None = None
         if not chat.private:
             group = membership.find_group(db, chat.platform, chat.chat_id)
             if group is None:
-                return self._unconfigured(incoming)
+                return None
         member = membership.resolve(db, incoming.user.platform, incoming.user.user_id, now, incoming.user.display_name)
         person = member.person
         office: Office | None = None
@@ -111,42 +144,54 @@ class Core:
             office = db.get(Office, group.office_id)
         elif person is not None and member.role > Role.GUEST:
             office = db.get(Office, person.office_id)
+        # A language the person chose wins; until then, their app's (a Discord client's locale), then
+        # the office's. Unknown locales fall through to the next (French by default).
         lang = pick_language(
             person.language if person else None,
-            incoming.user.language if person is None else None,
+            incoming.user.language,
             office.language if office else None,
             self.app.config.language,
         )
-        ctx = Ctx(self.app, db, incoming, person, member.role, office, group, lang, now)
+        return Ctx(self.app, db, incoming, person, member.role, office, group, lang, now)
+
+    def _handle(self, db: Session, incoming: Incoming) -> list[Reply]:
+        ctx = self._context(db, incoming)
+        if ctx is None:
+            return self._unconfigured(db, incoming)
         text = incoming.text.strip()
         if len(text) > MAX_TEXT:
-            return ctx.say("core.too_long", limit=MAX_TEXT)
+            return _mark(ctx.say("core.too_long", limit=MAX_TEXT), True)
         m = _COMMAND.match(text)
         if m:
             return self._command(ctx, m.group(1), (m.group(2) or "").strip())
         if not text:
             return []
-        return self.app.free_text(ctx, text)
+        return _mark(self.app.free_text(ctx, text), ctx.incoming.via_button)
 
-    def _unconfigured(self, incoming: Incoming) -> list[Reply]:
-        key = (incoming.chat.platform, incoming.chat.chat_id)
-        if key in self._told_unconfigured:
-            return []
-        self._told_unconfigured.add(key)
+    def _unconfigured(self, db: Session, incoming: Incoming) -> list[Reply]:
         lang = pick_language(incoming.user.language, self.app.config.language)
-        return [Reply(t(lang, "core.unconfigured_chat"), leave_chat=True)]
+        pointer = discord_events.welcome_pointer(db, self.app.config, incoming, lang)
+        if pointer is not None:
+            return [pointer]
+        key = (incoming.chat.platform, incoming.chat.chat_id)
+        if key in self._told_unconfigured and not incoming.hides_personal:
+            return []  # said once in the chat; an interaction always gets its answer (to the speaker)
+        self._told_unconfigured.add(key)
+        if incoming.can_leave:
+            return [Reply(t(lang, "core.unconfigured_chat"), leave_chat=True, personal=True)]
+        return [Reply(t(lang, "core.unconfigured_channel"), leave_chat=True, personal=True)]
 
     def _command(self, ctx: Ctx, name: str, args: str) -> list[Reply]:
         cmd = self.table.find(name)
         if cmd is None:
             guess = self.table.closest(name)
             if guess is not None:
-                return ctx.say("core.unknown_command_guess", name=name, guess=guess)
-            return ctx.say("core.unknown_command", name=name)
+                return _mark(ctx.say("core.unknown_command_guess", name=name, guess=guess), True)
+            return _mark(ctx.say("core.unknown_command", name=name), True)
         refusal = self._refusal(ctx, cmd)
         if refusal is not None:
-            return refusal
-        return cmd.handler(ctx, args)
+            return _mark(refusal, True)
+        return _mark(cmd.handler(ctx, args), cmd.personal or ctx.incoming.via_button)
 
     def _refusal(self, ctx: Ctx, cmd: Command) -> list[Reply] | None:
         """The one place where roles and chat types are checked."""
@@ -159,3 +204,26 @@ class Core:
         if cmd.where == "group" and ctx.private:
             return ctx.say("core.group_only", name=cmd.name)
         return None
+
+
+def _mark(replies: list[Reply], personal: bool) -> list[Reply]:
+    """Replies whose handler did not say whether they are for the speaker alone take the command's
+    answer (`Command.personal`)."""
+    return [r if r.personal is not None else replace(r, personal=personal) for r in replies]
+
+
+def _session_choices(ctx: Ctx, audiences: tuple[str, ...], typed: str, limit: int) -> list[tuple[int, str]]:
+    assert ctx.office is not None
+    zone = clubs.zone_of(ctx.db, ctx.office.id)
+    wanted = typed.strip().lstrip("n°#").casefold()
+    out: list[tuple[int, str]] = []
+    for session in clubs.upcoming(
+        ctx.db, ctx.office.id, ctx.now, limit=100, include_cancelled=False, audiences=audiences
+    ):
+        when = fmt_when(session.starts_at, zone, ctx.lang)
+        label = str(ctx.t("klub.choice", number=session.id, title=session.title, when=when))
+        if not wanted or str(session.id).startswith(wanted) or wanted in label.casefold():
+            out.append((session.id, label))
+        if len(out) == limit:
+            break
+    return out

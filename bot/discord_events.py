@@ -24,11 +24,14 @@ from sqlalchemy import or_, select
 
 from bot import gate, membership
 from bot.i18n import pick_language, t
-from bot.messages import Reply
-from bot.storage.tables import Group, Office, Session
+from bot.messages import Incoming, Reply
+from bot.storage.tables import Group, Office, Person, Session
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session as Db
+
     from bot.bootstrap import App
+    from bot.config import Config
 
 PLATFORM = "discord"
 EVENT_AUDIENCE = "prestataires"  # scheduled events are visible to the whole server: never staff-only sessions
@@ -92,6 +95,29 @@ def welcome(app: App, guild_id: str, name: str) -> Reply:
     """The greeting for someone who joined the server without access yet: how to get it."""
     lang = _guild_language(app, guild_id)
     return Reply(t(lang, "discord.welcome", name=name))
+
+
+def welcome_pointer(db: Db, config: Config, incoming: Incoming, lang: str) -> Reply | None:
+    """In a server's welcome channel (adapters.discord.welcome_channels), which is not a Klub group,
+    only /verifier works: anything else gets a short pointer to it and to whom to ask for a code."""
+    chat = incoming.chat
+    if chat.platform != PLATFORM or chat.private:
+        return None
+    guild_id = next((g for g, c in config.adapters.discord.welcome_channels.items() if c == chat.chat_id), None)
+    if guild_id is None:
+        return None
+    group = db.scalar(select(Group).where(Group.platform == PLATFORM, Group.guild_id == guild_id).order_by(Group.id))
+    names: list[str] = []
+    if group is not None:
+        ants = db.scalars(
+            select(Person)
+            .where(Person.office_id == group.office_id, Person.role == "ant", Person.active.is_(True))
+            .order_by(Person.name)
+        )
+        names = [p.name for p in ants if p.erased_at is None]
+    if names:
+        return Reply(t(lang, "discord.welcome_pointer", who=", ".join(names)), personal=True)
+    return Reply(t(lang, "discord.welcome_pointer_anyone"), personal=True)
 
 
 def access_failed(app: App, user_id: str, language: str | None) -> Reply:

@@ -39,6 +39,9 @@ class Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     private: bool = False  # deliver in private to the speaker rather than in the chat
     leave_chat: bool = False  # the adapter leaves the chat after sending (chat not configured)
+    # For the speaker alone: shown to them only where the platform can do so inside the chat (a Discord
+    # ephemeral answer), in the chat elsewhere. None until the core decides (from the command table).
+    personal: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Incoming:
     mentions_bot: bool = False
     via_button: bool = False
     message_id: str | None = None
+    # What the platform can do for this message: show an answer to the speaker alone in the chat (a
+    # Discord interaction), and leave a chat that is not served (Telegram can, a Discord bot cannot).
+    hides_personal: bool = False
+    can_leave: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ from bot import audit
 from bot.storage.tables import (
     AuditLog,
     ConversationState,
+    DiagnosticAction,
+    DiagnosticAnswer,
+    DiagnosticCampaign,
+    DiagnosticRun,
     FaqFeedback,
     GateAttempt,
     Identity,
@@ -76,6 +80,25 @@ def export(db: Db, person: Person) -> dict[str, Any]:
             for q in db.scalars(select(Question).where(Question.person_id == person.id).order_by(Question.id))
         ],
         "votes": [v.question_id for v in db.scalars(select(Vote).where(Vote.person_id == person.id))],
+        "diagnostics": [
+            {
+                "campagne": run.campaign,
+                "commencé le": iso(run.started_at),
+                "terminé le": iso(run.completed_at),
+                "scores": json.loads(run.scores) if run.scores else {},
+                "réponses": {
+                    a.question_id: a.answer_id
+                    for a in db.scalars(select(DiagnosticAnswer).where(DiagnosticAnswer.run_id == run.id))
+                },
+            }
+            for run in db.scalars(
+                select(DiagnosticRun).where(DiagnosticRun.person_id == person.id).order_by(DiagnosticRun.id)
+            )
+        ],
+        "plan d'actions": [
+            {"question": a.question_id, "statut": a.status, "faite le": iso(a.done_at)}
+            for a in db.scalars(select(DiagnosticAction).where(DiagnosticAction.person_id == person.id))
+        ],
         "avis sur les tutoriels": [
             {"tutoriel": f.entry_id, "question": f.query, "utile": f.useful, "le": iso(f.at)}
             for f in db.scalars(select(FaqFeedback).where(FaqFeedback.person_id == person.id))
@@ -101,6 +124,11 @@ def forget(db: Db, person: Person, now: datetime, actor_label: str) -> int:
     db.execute(delete(Invite).where(Invite.person_id == person.id))
     db.execute(delete(LoginToken).where(LoginToken.person_id == person.id))
     db.execute(delete(ConversationState).where(ConversationState.person_id == person.id))
+    run_ids = select(DiagnosticRun.id).where(DiagnosticRun.person_id == person.id)
+    db.execute(delete(DiagnosticAnswer).where(DiagnosticAnswer.run_id.in_(run_ids)))
+    db.execute(delete(DiagnosticRun).where(DiagnosticRun.person_id == person.id))
+    db.execute(delete(DiagnosticAction).where(DiagnosticAction.person_id == person.id))
+    db.execute(update(DiagnosticCampaign).where(DiagnosticCampaign.sent_by == person.id).values(sent_by=None))
     for ident in list(person.identities):
         db.execute(
             delete(GateAttempt).where(

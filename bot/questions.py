@@ -202,8 +202,9 @@ def agenda(db: Db, office_id: str, session_id: int | None, *, public: bool = Fal
     )
     if public:
         query = query.where(Question.source == "advance")
-    rows = db.scalars(query)
-    ranked = [(q, votes(db, q.id)) for q in rows]
+    rows = list(db.scalars(query))
+    counts = vote_counts(db, [q.id for q in rows])  # one query, not one per question
+    ranked = [(q, counts.get(q.id, 0)) for q in rows]
     ranked.sort(key=lambda qv: (-qv[1], qv[0].created_at, qv[0].id))
     return ranked
 

@@ -50,6 +50,11 @@ class _Failure:
     times: int
 
 
+def _option_type(value: object) -> int:
+    # Discord's option types: BOOLEAN 5, INTEGER 4, STRING 3.
+    return 5 if isinstance(value, bool) else 4 if isinstance(value, int) else 3
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     # discord.py reads a body as JSON only when the content type is exactly application/json.
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
@@ -76,6 +81,14 @@ class FakeDiscord:
     _runner: web.AppRunner | None = None
     port: int = 0
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # guild scheduled events, by id
+    # Interactions as Discord times them: when INTERACTION_CREATE left, when the callback arrived (it
+    # must within 3 s, or the token is unknown), when the first follow-up or edit arrived.
+    deadline: float = 3.0
+    dispatched_at: dict[str, float] = field(default_factory=dict)  # interaction id -> loop time
+    acked_in: dict[str, float] = field(default_factory=dict)  # interaction id -> seconds to the callback
+    followed_in: dict[str, float] = field(default_factory=dict)  # id -> seconds to the first answer
+    late: list[str] = field(default_factory=list)  # interactions whose callback came after the deadline
+    _tokens: dict[str, str] = field(default_factory=dict)  # interaction token -> id
 
     # -- server -------------------------------------------------------------------------------------
 
@@ -140,6 +153,9 @@ class FakeDiscord:
 
     async def push(self, event: str, data: dict[str, Any]) -> None:
         await asyncio.wait_for(self.identified.wait(), 10)
+        if event == "INTERACTION_CREATE":
+            self._tokens[data["token"]] = data["id"]
+            self.dispatched_at[data["id"]] = asyncio.get_running_loop().time()
         await self._dispatch(event, data)
 
     def _ready(self) -> dict[str, Any]:
@@ -204,11 +220,14 @@ class FakeDiscord:
         name: str = "",
         channel_id: int | None = None,
         command: str | None = None,
-        arguments: str | None = None,
+        options: dict[str, object] | None = None,
+        focused: tuple[str, str] | None = None,
         custom_id: str | None = None,
         locale: str = "fr",
         user_name: str = "Julien",
     ) -> dict[str, Any]:
+        """A slash command (`command` with `options` by name), its autocompletion (`focused`: the option
+        being typed and its text so far) or a button press (`custom_id`)."""
         data: dict[str, Any] = {
             "id": self.next_id(),
             "application_id": str(APP_ID),
@@ -219,9 +238,11 @@ class FakeDiscord:
             "app_permissions": "0",
         }
         if command is not None:
-            options = [] if arguments is None else [{"name": "arguments", "type": 3, "value": arguments}]
-            data["type"] = 2
-            data["data"] = {"id": self.next_id(), "name": command, "type": 1, "options": options}
+            given = [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]
+            if focused is not None:
+                given.append({"name": focused[0], "type": 4, "value": focused[1], "focused": True})
+            data["type"] = 4 if focused is not None else 2
+            data["data"] = {"id": self.next_id(), "name": command, "type": 1, "options": given}
         else:
             assert custom_id is not None
             data["type"] = 3
@@ -233,7 +254,16 @@ class FakeDiscord:
         else:
             data["guild_id"] = str(GUILD_ID)
             data["channel_id"] = str(channel_id)
-            data["channel"] = {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "salon"}
+            data["channel"] = {
+                "id": str(channel_id),
+                "type": 0,
+                "guild_id": str(GUILD_ID),
+                "name": self.channels.get(channel_id, "salon"),
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+            }
             data["member"] = {**self.member(user_id, user_name), "permissions": "0"}
         return data
 
@@ -288,12 +318,36 @@ class FakeDiscord:
         call = Call(request.method, path, body, dict(request.query))
         self.calls.append(call)
         self._changed.set()
+        refused = self._interaction_rules(request.method, path)
+        if refused is not None:
+            call.failed = True
+            return refused
         for failure in self._failures:
             if failure.times > 0 and failure.method == request.method and failure.path == path:
                 failure.times -= 1
                 call.failed = True
                 return _json({"message": "fake failure", "code": 0}, status=failure.status)
         return self._answer(request.method, path, body)
+
+    def _interaction_rules(self, method: str, path: str) -> web.Response | None:
+        """Discord's: one callback per interaction, within 3 s; follow-ups only on an acknowledged one."""
+        parts = path.strip("/").split("/")
+        now = asyncio.get_running_loop().time()
+        if method == "POST" and parts[0] == "interactions" and len(parts) == 4:
+            interaction_id = parts[1]
+            if interaction_id in self.acked_in:
+                return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, 400)
+            sent = self.dispatched_at.get(interaction_id)
+            if sent is None or now - sent > self.deadline:
+                self.late.append(interaction_id)
+                return _json({"message": "Unknown interaction", "code": 10062}, 404)
+            self.acked_in[interaction_id] = now - sent
+        elif parts[0] == "webhooks" and len(parts) >= 3 and parts[2] in self._tokens:
+            interaction_id = self._tokens[parts[2]]
+            if interaction_id not in self.acked_in:
+                return _json({"message": "Unknown Webhook", "code": 10015}, 404)
+            self.followed_in.setdefault(interaction_id, now - self.dispatched_at[interaction_id])
+        return None
 
     def _answer(self, method: str, path: str, body: Any) -> web.StreamResponse:
         parts = path.strip("/").split("/")
@@ -332,6 +386,8 @@ class FakeDiscord:
             return _json({"interaction": {"id": parts[1], "type": 2}})
         if parts[0] == "webhooks" and method in ("POST", "PATCH"):
             return _json(self._sent_message(self.next_id(), body))
+        if parts[0] == "webhooks" and method == "DELETE":
+            return web.Response(status=204)
         if method == "POST" and parts[0] == "channels" and parts[-1] == "messages":
             return _json(self._sent_message(parts[1], body))
         if method == "POST" and path == "/users/@me/channels":
@@ -408,6 +464,48 @@ class FakeDiscord:
                 await self._changed.wait()
 
         return await asyncio.wait_for(until(), timeout)
+
+    def shown(self, event: dict[str, Any]) -> list[Shown]:
+        """What the member sees for an interaction, in order: a direct answer (callback type 4), the
+        deferred placeholder once edited (it keeps the deferral's visibility), and the follow-ups."""
+        token, interaction_id = event["token"], event["id"]
+        out: list[Shown] = []
+        deferred_hidden = False
+        for c in self.calls:
+            if c.failed:
+                continue
+            if c.method == "POST" and c.path.startswith(f"/interactions/{interaction_id}/"):
+                kind = c.json.get("type")
+                if kind == 4:
+                    out.append(Shown(content(c), bool(flags(c) & 64), c))
+                elif kind == 5:
+                    deferred_hidden = bool(flags(c) & 64)
+            elif c.path.startswith(f"/webhooks/{APP_ID}/{token}"):
+                if c.method == "PATCH" and c.path.endswith("/messages/@original"):
+                    out.append(Shown(content(c), deferred_hidden, c))
+                elif c.method == "POST":
+                    out.append(Shown(content(c), bool(flags(c) & 64), c))
+        return out
+
+    async def wait_shown(self, event: dict[str, Any], count: int = 1, timeout: float = 5) -> list[Shown]:
+        async def until() -> list[Shown]:
+            while True:
+                found = self.shown(event)
+                if len(found) >= count:
+                    return found
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(until(), timeout)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One message a member sees in answer to an interaction, and whether only they see it."""
+
+    text: str
+    ephemeral: bool
+    call: Call
 
 
 def content(call: Call) -> str:

@@ -93,3 +93,40 @@ def test_command_table_rejects_duplicates() -> None:
         assert "deux fois" in str(exc)
     else:
         raise AssertionError("duplicate command accepted")
+
+
+def test_the_core_decides_which_answers_are_personal(app: App) -> None:
+    # Every reply leaves the core with `personal` decided: from the command table, or by the handler.
+    (registered,) = say(app, "gite-du-moulin", "/inscrire", chat="prestataires")
+    assert registered.personal is True
+    (refusal,) = say(app, "gite-du-moulin", "/annuler 1 neige", chat="prestataires")
+    assert refusal.personal is True
+    (unknown,) = say(app, "gite-du-moulin", "/zzz", chat="prestataires")
+    assert unknown.personal is True
+    assert all(r.personal is False for r in say(app, "gite-du-moulin", "/questions", chat="prestataires"))
+    # Telegram and the console cannot hide an answer: a question asked there is not echoed to the group.
+    asked = say(app, "gite-du-moulin", "/question Comment publier sur Instagram ?", chat="prestataires")
+    assert [r.personal for r in asked] == [True]
+
+
+def test_options_compose_the_text_form_the_handler_parses(app: App) -> None:
+    question = app.core.table.find("question")
+    assert question is not None
+    assert question.compose({"texte": "Comment faire ?", "anonyme": True}) == "anonyme Comment faire ?"
+    assert question.compose({"texte": "Comment faire ?", "anonyme": False}) == "Comment faire ?"
+    move = app.core.table.find("deplacer")
+    assert move is not None
+    assert move.compose({"heure": "18:30", "seance": 3, "date": "2026-12-10"}) == "3 2026-12-10 18:30"
+    assert move.compose({"seance": 3, "inconnue": "x"}) == "3"
+
+
+def test_the_platform_locale_is_the_default_until_the_person_chooses(app: App) -> None:
+    def aide(language: str | None) -> str:
+        user = UserRef("console", "gite-du-moulin", language=language)
+        return plain(app.core.handle(Incoming(ChatRef("console", "gite-du-moulin", private=True), user, "/aide")))
+
+    assert aide("en-US").startswith("What I can do for you")
+    assert aide("de-DE").startswith("Ce que je sais faire")  # a language Klub does not speak
+    assert aide(None).startswith("Ce que je sais faire")
+    say(app, "gite-du-moulin", "/langue fr")
+    assert aide("en-US").startswith("Ce que je sais faire")  # the choice wins

@@ -73,7 +73,12 @@ def make_config(**discord: object) -> Config:
             person["identities"] = [f"discord:{JULIEN}"]
         if person["id"] == "gite-du-moulin":
             person["identities"] = [f"telegram:{MARIE_ON_TELEGRAM}"]  # already a member on Telegram
-    raw["adapters"]["discord"] = {"enabled": True, "guild_ids": [str(GUILD_ID)], **discord}
+    raw["adapters"]["discord"] = {
+        "enabled": True,
+        "guild_ids": [str(GUILD_ID)],
+        "welcome_channels": {str(GUILD_ID): str(WELCOME)},
+        **discord,
+    }
     return Config.model_validate(raw)
 
 
@@ -122,9 +127,9 @@ async def test_start_syncs_localised_slash_commands_and_identifies_without_messa
     assert "fr" not in aide["name_localizations"]
     assert aide["description"] and len(aide["description"]) <= 100
     assert aide["description_localizations"]["en-US"] != aide["description"]
-    (option,) = aide["options"]
-    assert option["name"] == "arguments" and option["type"] == 3 and option.get("required") is False
+    assert aide["options"] == []
     assert all(len(c["description"]) <= 100 for c in sync.json)
+    assert all(len(o["description"]) <= 100 for c in sync.json for o in c["options"])
     assert fake.identify is not None
     intents = int(fake.identify["intents"])
     assert not intents & (1 << 15)  # MESSAGE_CONTENT is privileged: not asked for
@@ -144,32 +149,37 @@ async def test_slash_aide_is_answered_through_the_interaction_callback(
     event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, command="aide")
     await fake.push("INTERACTION_CREATE", event)
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/{event['token']}/callback")
-    assert callback.json["type"] == 4
-    text = content(callback)
-    assert "/inviter" in text and "**" in text and "<b>" not in text
-    assert callback.json["data"]["allowed_mentions"] == {"parse": []}
-    assert flags(callback) & 64 == 0  # public in the channel
+    assert callback.json["type"] == 5 and flags(callback) & EPHEMERAL  # deferred: « Klub réfléchit… »
+    (answer,) = await fake.wait_shown(event)
+    assert answer.call.method == "PATCH"  # the placeholder becomes the answer
+    assert "/inviter" in answer.text and "**" in answer.text and "<b>" not in answer.text
+    assert answer.call.json["allowed_mentions"] == {"parse": []}
+    assert answer.ephemeral  # the list of commands is for the speaker
 
 
-async def test_slash_command_in_english_with_arguments(fake: FakeDiscord, adapter: DiscordAdapter) -> None:
-    event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, command="langue", arguments="xx", locale="en-GB")
+async def test_an_english_client_gets_english_answers_until_the_person_chooses(
+    fake: FakeDiscord, adapter: DiscordAdapter
+) -> None:
+    event = fake.interaction(
+        user_id=JULIEN, channel_id=EQUIPE, command="langue", options={"langue": "xx"}, locale="en-GB"
+    )
     await fake.push("INTERACTION_CREATE", event)
-    (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    assert "fr" in content(callback) and "en" in content(callback)
+    (answer,) = await fake.wait_shown(event)
+    assert answer.text == "Say which language: /language fr or /language en." and answer.ephemeral
 
 
 async def test_private_reply_is_ephemeral_and_later_replies_are_followups(
     fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
 ) -> None:
-    event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, command="inviter", arguments="gite-du-moulin")
+    event = fake.interaction(
+        user_id=JULIEN, channel_id=EQUIPE, command="inviter", options={"personne": "gite-du-moulin"}
+    )
     await fake.push("INTERACTION_CREATE", event)
-    (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    (followup,) = await fake.wait_for("POST", f"/webhooks/{APP_ID}/{event['token']}")
-    replies = [callback, followup]
-    private = [c for c in replies if flags(c) & 64]
-    public = [c for c in replies if not flags(c) & 64]
+    shown = await fake.wait_shown(event, count=2)
+    private = [m for m in shown if m.ephemeral]
+    public = [m for m in shown if not m.ephemeral]
     assert len(private) == 1 and len(public) == 1
-    assert "gite-du-moulin" in content(private[0])
+    assert "gite-du-moulin" in private[0].text
 
 
 async def test_mention_is_answered_in_the_channel(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
@@ -213,8 +223,8 @@ async def test_buttons_carry_the_command_and_a_press_runs_it(
 
     event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, custom_id="/aide")
     await fake.push("INTERACTION_CREATE", event)
-    (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    assert "/inviter" in content(callback)
+    (answer,) = await fake.wait_shown(event)
+    assert "/inviter" in answer.text and answer.ephemeral
 
 
 async def test_outbox_message_is_delivered_and_acked_once(
@@ -262,9 +272,11 @@ async def test_member_action_removes_the_channel_role(fake: FakeDiscord, adapter
 
 async def test_revoke_through_the_core_removes_roles(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
     acks = Acks(dc_app)
-    event = fake.interaction(user_id=CAMILLE, channel_id=EQUIPE, command="retirer", arguments="julien-accueil")
+    event = fake.interaction(
+        user_id=CAMILLE, channel_id=EQUIPE, command="retirer", options={"personne": "julien-accueil"}
+    )
     await fake.push("INTERACTION_CREATE", event)
-    await fake.wait_for("POST", f"/interactions/{event['id']}/")
+    await fake.wait_shown(event)
     await acks.wait(2)  # one removal per channel of the office
     deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/")
     assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
@@ -282,13 +294,14 @@ async def test_verifier_in_the_welcome_channel_is_private_and_grants_the_role(
 ) -> None:
     code = invite(dc_app, "gite-du-moulin")
     event = fake.interaction(
-        user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code.lower(), user_name="Marie"
+        user_id=NEWCOMER, channel_id=WELCOME, command="verifier", options={"code": code.lower()}, user_name="Marie"
     )
     await fake.push("INTERACTION_CREATE", event)
     (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
     # Linked although typed in a channel: the exchange is private, and only Marie sees the answer.
     assert flags(callback) & EPHEMERAL
-    assert "C'est fait, Marie" in content(callback) and "C'est ouvert" in content(callback)
+    (answer,) = await fake.wait_shown(event)
+    assert answer.ephemeral and "C'est fait, Marie" in answer.text and "C'est ouvert" in answer.text
     (granted,) = await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
     assert granted.path.endswith(f"/roles/{ROLE_PRESTA}")  # a provider: the prestataires channel only
     assert fake.made("POST", "/channels/") == []  # nothing posted in any channel
@@ -299,15 +312,15 @@ async def test_a_refused_role_is_explained_to_the_member(
 ) -> None:
     code = invite(dc_app, "gite-du-moulin")
     fake.fail("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/{ROLE_PRESTA}", 403)  # Klub's role too low
-    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code)
+    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", options={"code": code})
     await fake.push("INTERACTION_CREATE", event)
-    (followup,) = await fake.wait_for("POST", f"/webhooks/{APP_ID}/{event['token']}")
-    assert flags(followup) & EPHEMERAL and "je n'ai pas pu ouvrir vos salons" in content(followup)
+    shown = await fake.wait_shown(event, count=2)
+    assert all(m.ephemeral for m in shown) and "je n'ai pas pu ouvrir vos salons" in shown[-1].text
 
 
 async def test_one_person_on_both_platforms(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:
     code = invite(dc_app, "gite-du-moulin")
-    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments=code)
+    event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", options={"code": code})
     await fake.push("INTERACTION_CREATE", event)
     await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{NEWCOMER}/roles/")
     with dc_app.sessions() as db:
@@ -326,11 +339,13 @@ async def test_wrong_codes_are_refused_privately_then_rate_limited(
 ) -> None:
     answers = []
     for _ in range(gate.MAX_FAILURES + 1):
-        event = fake.interaction(user_id=NEWCOMER, channel_id=WELCOME, command="verifier", arguments="ABCD-EFGH-JKMN")
+        event = fake.interaction(
+            user_id=NEWCOMER, channel_id=WELCOME, command="verifier", options={"code": "ABCD-EFGH-JKMN"}
+        )
         await fake.push("INTERACTION_CREATE", event)
-        (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-        assert flags(callback) & EPHEMERAL
-        answers.append(content(callback))
+        (answer,) = await fake.wait_shown(event)
+        assert answer.ephemeral
+        answers.append(answer.text)
     assert "n'existe pas" in answers[0]
     assert "Trop de codes erronés" in answers[-1]
     assert fake.made("PUT", f"/guilds/{GUILD_ID}/members/") == []
@@ -340,17 +355,17 @@ async def test_a_question_by_slash_command_gets_an_answer_and_its_buttons_work(
     fake: FakeDiscord, adapter: DiscordAdapter
 ) -> None:
     question = "Comment créer une page Facebook pour mon gîte ?"
-    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="faq", arguments=question)
+    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="faq", options={"question": question})
     await fake.push("INTERACTION_CREATE", event)
-    (callback,) = await fake.wait_for("POST", f"/interactions/{event['id']}/")
-    assert "Facebook" in content(callback) and not flags(callback) & EPHEMERAL
-    buttons = [b for call in [callback, *fake.made("POST", f"/webhooks/{APP_ID}/")] for b in _buttons(call)]
+    shown = await fake.wait_shown(event)
+    assert "Facebook" in shown[0].text and not shown[0].ephemeral  # the group learns from the answer too
+    await asyncio.wait_for(adapter.settle(), 10)  # every follow-up sent
+    buttons = [b for m in fake.shown(event) for b in _buttons(m.call)]
     useful = next(b for b in buttons if re.fullmatch(r"/utile \d+ oui", b["custom_id"]))
     press = fake.interaction(user_id=JULIEN, channel_id=PRESTA, custom_id=useful["custom_id"])
     await fake.push("INTERACTION_CREATE", press)
-    (answer,) = await fake.wait_for("POST", f"/interactions/{press['id']}/")
-    assert flags(answer) & EPHEMERAL  # a press is answered to the presser only
-    assert content(answer)
+    (answer,) = await fake.wait_shown(press)
+    assert answer.ephemeral and answer.text  # a press is answered to the presser only
 
 
 def _buttons(call: object) -> list[dict[str, str]]:
@@ -437,7 +452,10 @@ async def test_sessions_become_scheduled_events_moved_and_cancelled(
 
     # The ANT moves it: the announcement wakes the sender, and the event follows.
     move = fake.interaction(
-        user_id=CAMILLE, channel_id=EQUIPE, command="deplacer", arguments=f"{number} 2026-12-10 18:30"
+        user_id=CAMILLE,
+        channel_id=EQUIPE,
+        command="deplacer",
+        options={"seance": number, "date": "2026-12-10", "heure": "18:30"},
     )
     await fake.push("INTERACTION_CREATE", move)
     (patched,) = await fake.wait_for("PATCH", f"/guilds/{GUILD_ID}/scheduled-events/{event_id}")
@@ -445,7 +463,9 @@ async def test_sessions_become_scheduled_events_moved_and_cancelled(
     assert patched.json["scheduled_end_time"] == "2026-12-10T19:30:00+00:00"
 
     # Snow: cancelled, and so is the event (status 4, Discord's CANCELED).
-    cancel = fake.interaction(user_id=CAMILLE, channel_id=EQUIPE, command="annuler", arguments=f"{number} neige")
+    cancel = fake.interaction(
+        user_id=CAMILLE, channel_id=EQUIPE, command="annuler", options={"seance": number, "raison": "neige"}
+    )
     await fake.push("INTERACTION_CREATE", cancel)
     calls = await fake.wait_for("PATCH", f"/guilds/{GUILD_ID}/scheduled-events/{event_id}", count=2)
     assert calls[1].json == {"status": 4}
@@ -572,10 +592,10 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
     from bot.storage.tables import Delivery
 
     number, _ = _session_ids(dc_app)["2026-12-03"]
-    register = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="inscrire", arguments=str(number))
+    register = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="inscrire", options={"seance": number})
     await fake.push("INTERACTION_CREATE", register)
-    (registered,) = await fake.wait_for("POST", f"/interactions/{register['id']}/")
-    assert "inscrit" in content(registered).lower()
+    (registered,) = await fake.wait_shown(register)
+    assert "inscrit" in registered.text.lower() and registered.ephemeral
     acks = Acks(dc_app)
 
     # J-1 at 18:30 in Paris: the reminder in the providers' channel (the J-7 one, six days late, is dropped).

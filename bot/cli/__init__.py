@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot.cli import console as console_cli
 from bot.cli import db as db_cli
+from bot.cli import diagnostic as diagnostic_cli
 from bot.cli import faq as faq_cli
 from bot.cli import invite as invite_cli
 from bot.cli import person as person_cli
@@ -27,7 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.required = True
-    for module in (db_cli, run_cli, console_cli, faq_cli, sessions_cli, questions_cli, invite_cli, person_cli, web_cli):
+    for module in (
+        db_cli,
+        run_cli,
+        console_cli,
+        faq_cli,
+        sessions_cli,
+        questions_cli,
+        invite_cli,
+        person_cli,
+        web_cli,
+        diagnostic_cli,
+    ):
         module.register(sub)
     return parser
 

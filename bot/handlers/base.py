@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.handlers import gate as gate_handlers
 from bot.i18n import LANGUAGES, Safe
@@ -16,7 +16,7 @@ def aide(ctx: Ctx, args: str) -> list[Reply]:
     for cmd in table.visible(ctx.role, ctx.private):
         usage = f" {cmd.usage}" if cmd.usage else ""
         # English speakers see the English alias: /next rather than /prochain (both work).
-        name = cmd.aliases[0] if ctx.lang == "en" and cmd.aliases else cmd.name
+        name = cmd.english if ctx.lang == "en" else cmd.name
         lines.append(ctx.t("help.line", name=name, usage=usage, description=ctx.t(cmd.description_key)))
     lines.append("")
     lines.append(ctx.t("help.footer_private" if ctx.private else "help.footer_group"))
@@ -44,7 +44,25 @@ def langue(ctx: Ctx, args: str) -> list[Reply]:
 
 
 COMMANDS = [
-    Command("aide", ("help",), Role.GUEST, "any", aide),
-    Command("start", ("demarrer",), Role.GUEST, "any", start, menu=False, usage=""),
-    Command("langue", ("language", "lang"), Role.PROVIDER, "any", langue, usage="fr|en"),
+    Command("aide", ("help",), Role.GUEST, "any", aide, personal=True),
+    Command(
+        "start",
+        ("demarrer",),
+        Role.GUEST,
+        "any",
+        start,
+        menu=False,
+        options=(Option("code", "code"),),
+        personal=True,
+    ),
+    Command(
+        "langue",
+        ("language", "lang"),
+        Role.PROVIDER,
+        "any",
+        langue,
+        usage="fr|en",
+        options=(Option("langue", "language"),),
+        personal=True,
+    ),
 ]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session as Db
 
 from bot import audit, clubs, notify
 from bot.clubs import ClubError, SessionSpec
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, esc, t
@@ -204,7 +204,9 @@ def _int(opts: dict[str, str], key: str) -> int | None:
 def klub_create(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None and ctx.person is not None
     if not args.strip():
-        return ctx.say("klub.create_usage")
+        from bot.handlers import klub_guide
+
+        return klub_guide.start(ctx)  # no arguments: the guided dialogue, step by step
     try:
         opts = _options(args)
         known = {
@@ -436,14 +438,90 @@ def inscrits(ctx: Ctx, args: str) -> list[Reply]:
 
 
 COMMANDS = [
-    Command("prochain", ("next",), Role.PROVIDER, "any", prochain),
-    Command("klubs", ("sessions",), Role.PROVIDER, "any", klubs_list),
-    Command("inscrire", ("register", "join"), Role.PROVIDER, "any", inscrire, usage="[n°]"),
-    Command("desinscrire", ("unregister", "leave"), Role.PROVIDER, "any", desinscrire, usage="[n°]"),
-    Command("inscrits", ("attendees",), Role.STAFF, "any", inscrits, usage="[n°]"),
-    Command("klub", ("new",), Role.ANT, "any", klub_create, usage="titre=… heure=… (date=… | quand=…)"),
-    Command("annoncer", ("announce",), Role.ANT, "any", annoncer, usage="[n°]"),
-    Command("deplacer", ("move",), Role.ANT, "any", deplacer, usage="n° AAAA-MM-JJ HH:MM"),
-    Command("annuler", ("cancel",), Role.ANT, "any", annuler, usage="n° raison"),
-    Command("sauter", ("skip",), Role.ANT, "any", sauter, usage="n°"),
+    Command("prochain", ("next",), Role.PROVIDER, "any", prochain, personal=True),
+    Command("klubs", ("sessions",), Role.PROVIDER, "any", klubs_list, personal=True),
+    Command(
+        "inscrire",
+        ("register", "join"),
+        Role.PROVIDER,
+        "any",
+        inscrire,
+        usage="[n°]",
+        options=(Option("seance", "session", "session"),),
+        personal=True,
+    ),
+    Command(
+        "desinscrire",
+        ("unregister", "leave"),
+        Role.PROVIDER,
+        "any",
+        desinscrire,
+        usage="[n°]",
+        options=(Option("seance", "session", "session"),),
+        personal=True,
+    ),
+    Command(
+        "inscrits",
+        ("attendees",),
+        Role.STAFF,
+        "any",
+        inscrits,
+        usage="[n°]",
+        options=(Option("seance", "session", "session"),),
+        personal=True,
+    ),
+    Command(
+        "klub",
+        ("new",),
+        Role.ANT,
+        "any",
+        klub_create,
+        usage="titre=… heure=… (date=… | quand=…)",
+        options=(Option("reglages", "settings", required=True),),
+        personal=True,
+    ),
+    Command(
+        "annoncer",
+        ("announce",),
+        Role.ANT,
+        "any",
+        annoncer,
+        usage="[n°]",
+        options=(Option("seance", "session", "session"),),
+        personal=True,
+    ),
+    Command(
+        "deplacer",
+        ("move",),
+        Role.ANT,
+        "any",
+        deplacer,
+        usage="n° AAAA-MM-JJ HH:MM",
+        options=(
+            Option("seance", "session", "session", required=True),
+            Option("date", "date", required=True),
+            Option("heure", "time", required=True),
+        ),
+        personal=True,
+    ),
+    Command(
+        "annuler",
+        ("cancel",),
+        Role.ANT,
+        "any",
+        annuler,
+        usage="n° raison",
+        options=(Option("seance", "session", "session", required=True), Option("raison", "reason", required=True)),
+        personal=True,
+    ),
+    Command(
+        "sauter",
+        ("skip",),
+        Role.ANT,
+        "any",
+        sauter,
+        usage="n°",
+        options=(Option("seance", "session", "session", required=True),),
+        personal=True,
+    ),
 ]

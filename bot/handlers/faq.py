@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import notify, questions
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
 from bot.faq.message import QUESTION
@@ -176,7 +176,16 @@ def _strip_mention(text: str) -> str:
 
 
 COMMANDS = [
-    Command("faq", ("q",), Role.PROVIDER, "any", faq_command, usage="<question>"),
+    Command(
+        "faq",
+        ("q",),
+        Role.PROVIDER,
+        "any",
+        faq_command,
+        usage="<question>",
+        options=(Option("question", "question", required=True),),
+        en="faq",
+    ),
     Command("fiche", ("entry",), Role.PROVIDER, "any", fiche, menu=False, usage="<id>"),
     Command("utile", ("useful",), Role.PROVIDER, "any", utile, menu=False),
 ]

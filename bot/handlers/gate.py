@@ -6,7 +6,7 @@ import math
 from zoneinfo import ZoneInfo
 
 from bot import gate, membership
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, pick_language, t
@@ -132,6 +132,23 @@ def _target(ctx: Ctx, slug: str) -> tuple[Person | None, list[Reply] | None]:
 
 
 COMMANDS = [
-    Command("inviter", ("invite",), Role.STAFF, "any", inviter, usage="<personne> [7j]"),
-    Command("retirer", ("revoke",), Role.ANT, "any", retirer, usage="<personne>"),
+    Command(
+        "inviter",
+        ("invite",),
+        Role.STAFF,
+        "any",
+        inviter,
+        usage="<personne> [7j]",
+        options=(Option("personne", "person", required=True), Option("duree", "duration")),
+    ),
+    Command(
+        "retirer",
+        ("revoke",),
+        Role.ANT,
+        "any",
+        retirer,
+        usage="<personne>",
+        options=(Option("personne", "person", required=True),),
+        personal=True,
+    ),
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import audit, clubs, notify, questions
-from bot.commands import Command
+from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.handlers.faq import _chat_kind
-from bot.i18n import Safe, esc
+from bot.i18n import Safe, esc, pick_language
 from bot.messages import Button, Reply
 from bot.questions import QuestionError
 from bot.roles import Role
@@ -33,15 +33,31 @@ def _offices(ctx: Ctx) -> set[str]:
     return {ctx.office.id} if ctx.office else set()
 
 
-def _session_label(ctx: Ctx, session_id: int | None) -> str:
+def _session_label(ctx: Ctx, session_id: int | None, lang: str | None = None) -> str:
+    lang = lang or ctx.lang
     session = ctx.db.get(Session, session_id) if session_id else None
     if session is None:
-        return ctx.t("question.no_session")
-    return ctx.t(
+        return ctx.app_t(lang, "question.no_session")
+    return ctx.app_t(
+        lang,
         "question.for_session",
         title=session.title,
-        day=fmt_day(session.starts_at, clubs.zone_of(ctx.db, session.office_id), ctx.lang),
+        day=fmt_day(session.starts_at, clubs.zone_of(ctx.db, session.office_id), lang),
     )
+
+
+def _told_to_group(ctx: Ctx, q: Question) -> Reply:
+    """Where the acknowledgement is shown to the asker alone, the group still sees the new question on
+    the agenda, and who asked it (unless anonymous)."""
+    assert ctx.office is not None
+    lang = pick_language(ctx.office.language, ctx.app.config.language)
+    session = _session_label(ctx, q.session_id, lang)
+    if q.anonymous:
+        text = ctx.app_t(lang, "question.told_group_anonymous", number=q.id, session=session, text=q.text)
+    else:
+        who = _asker(ctx, q, reveal=False)
+        text = ctx.app_t(lang, "question.told_group", who=who, number=q.id, session=session, text=q.text)
+    return Reply(text, personal=False)
 
 
 def _asker(ctx: Ctx, q: Question, reveal: bool) -> str:
@@ -90,6 +106,8 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     if anonymous:
         ack = Safe(ack + " " + ctx.t("question.recorded_anonymous"))
     replies = [Reply(ack)]
+    if not ctx.private and ctx.incoming.hides_personal:
+        replies.append(_told_to_group(ctx, q))
     similar = questions.similar_open(ctx.db, faq.similarity, q)
     if similar:
         other = similar[0]
@@ -356,18 +374,145 @@ def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
 
 
 COMMANDS = [
-    Command("question", ("ask",), Role.PROVIDER, "any", question, usage="[anonyme] <texte>"),
-    Command("questions", ("list",), Role.PROVIDER, "any", questions_list),
-    Command("voter", ("vote",), Role.PROVIDER, "any", voter, usage="n°"),
-    Command("mesquestions", ("myquestions",), Role.PROVIDER, "any", mesquestions),
-    Command("modifier", ("edit",), Role.PROVIDER, "any", modifier, usage="n° <texte>"),
-    Command("supprimer", ("withdraw",), Role.PROVIDER, "any", supprimer, usage="n°"),
-    Command("resolu", ("solved",), Role.PROVIDER, "any", resolu, menu=False, usage="n°"),
-    Command("garder", ("keep",), Role.PROVIDER, "any", garder, menu=False, usage="n°"),
-    Command("agenda", ("queue",), Role.STAFF, "any", agenda, usage="[n° séance]"),
-    Command("repondu", ("answered",), Role.ANT, "any", repondu, usage="n° <note>"),
-    Command("ecarter", ("dismiss",), Role.ANT, "any", ecarter, usage="n° <raison>"),
-    Command("reporter", ("postpone",), Role.ANT, "any", reporter, usage="n° <n° séance>"),
-    Command("fusionner", ("merge",), Role.ANT, "any", fusionner, usage="n° n°"),
-    Command("compte-rendu", ("report",), Role.ANT, "any", compte_rendu, usage="[n° séance]"),
+    Command(
+        "question",
+        ("ask",),
+        Role.PROVIDER,
+        "any",
+        question,
+        usage="[anonyme] <texte>",
+        options=(Option("texte", "text", required=True), Option("anonyme", "anonymous", "boolean", word="anonyme")),
+        personal=True,
+    ),
+    Command(
+        "questions",
+        ("list",),
+        Role.PROVIDER,
+        "any",
+        questions_list,
+        en="questions",
+    ),
+    Command(
+        "voter",
+        ("vote",),
+        Role.PROVIDER,
+        "any",
+        voter,
+        usage="n°",
+        options=(Option("numero", "number", "integer", required=True),),
+        personal=True,
+    ),
+    Command(
+        "mesquestions",
+        ("myquestions",),
+        Role.PROVIDER,
+        "any",
+        mesquestions,
+        personal=True,
+    ),
+    Command(
+        "modifier",
+        ("edit",),
+        Role.PROVIDER,
+        "any",
+        modifier,
+        usage="n° <texte>",
+        options=(Option("numero", "number", "integer", required=True), Option("texte", "text", required=True)),
+        personal=True,
+    ),
+    Command(
+        "supprimer",
+        ("withdraw",),
+        Role.PROVIDER,
+        "any",
+        supprimer,
+        usage="n°",
+        options=(Option("numero", "number", "integer", required=True),),
+        personal=True,
+    ),
+    Command(
+        "resolu",
+        ("solved",),
+        Role.PROVIDER,
+        "any",
+        resolu,
+        menu=False,
+        usage="n°",
+        personal=True,
+    ),
+    Command(
+        "garder",
+        ("keep",),
+        Role.PROVIDER,
+        "any",
+        garder,
+        menu=False,
+        usage="n°",
+        personal=True,
+    ),
+    Command(
+        "agenda",
+        ("queue",),
+        Role.STAFF,
+        "any",
+        agenda,
+        usage="[n° séance]",
+        options=(Option("seance", "session", "session"),),
+        personal=True,
+    ),
+    Command(
+        "repondu",
+        ("answered",),
+        Role.ANT,
+        "any",
+        repondu,
+        usage="n° <note>",
+        options=(Option("numero", "number", "integer", required=True), Option("note", "note", required=True)),
+        personal=True,
+    ),
+    Command(
+        "ecarter",
+        ("dismiss",),
+        Role.ANT,
+        "any",
+        ecarter,
+        usage="n° <raison>",
+        options=(Option("numero", "number", "integer", required=True), Option("raison", "reason", required=True)),
+        personal=True,
+    ),
+    Command(
+        "reporter",
+        ("postpone",),
+        Role.ANT,
+        "any",
+        reporter,
+        usage="n° <n° séance>",
+        options=(
+            Option("numero", "number", "integer", required=True),
+            Option("seance", "session", "session", required=True),
+        ),
+        personal=True,
+    ),
+    Command(
+        "fusionner",
+        ("merge",),
+        Role.ANT,
+        "any",
+        fusionner,
+        usage="n° n°",
+        options=(
+            Option("numero", "number", "integer", required=True),
+            Option("dans", "into", "integer", required=True),
+        ),
+        personal=True,
+    ),
+    Command(
+        "compte-rendu",
+        ("report",),
+        Role.ANT,
+        "any",
+        compte_rendu,
+        usage="[n° séance]",
+        options=(Option("seance", "session", "session"),),
+    ),
 ]

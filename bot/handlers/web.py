@@ -19,4 +19,4 @@ def tableau(ctx: Ctx, args: str) -> list[Reply]:
     return ctx.say("web.link", url=url, minutes=int(auth.LINK_TTL.total_seconds() // 60))
 
 
-COMMANDS = [Command("tableau", ("dashboard",), Role.STAFF, "private", tableau)]
+COMMANDS = [Command("tableau", ("dashboard",), Role.STAFF, "private", tableau, personal=True)]

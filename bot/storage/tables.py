@@ -309,3 +309,62 @@ class LoginToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+# -- Le diagnostic numérique --------------------------------------------------------------------------
+
+
+class DiagnosticRun(Base):
+    """One provider's questionnaire for one campaign (year): answers so far, scores once completed."""
+
+    __tablename__ = "diagnostic_runs"
+    __table_args__ = (Index("ix_diagnostic_runs_office_campaign", "office_id", "campaign"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    office_id: Mapped[str] = mapped_column(ForeignKey("offices.id"))
+    campaign: Mapped[int] = mapped_column(Integer)  # the year of the campaign
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    scores: Mapped[str] = mapped_column(Text, default="")  # JSON {axis: 0..100}, written on completion
+
+
+class DiagnosticAnswer(Base):
+    __tablename__ = "diagnostic_answers"
+    __table_args__ = (UniqueConstraint("run_id", "question_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("diagnostic_runs.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[str] = mapped_column(String(40))
+    answer_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+
+
+class DiagnosticAction(Base):
+    """A line of a provider's action plan; one per question, kept from one campaign to the next."""
+
+    __tablename__ = "diagnostic_actions"
+    __table_args__ = (UniqueConstraint("person_id", "question_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[str] = mapped_column(String(40))
+    axis: Mapped[str] = mapped_column(String(40))
+    weight: Mapped[int] = mapped_column(Integer, default=0)  # points missing: the plan's order
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+    done_how: Mapped[str] = mapped_column(String(16), default="")  # ticked | diagnostic
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class DiagnosticCampaign(Base):
+    """The ANT sent the questionnaire to the office's providers (or one category); a reminder follows."""
+
+    __tablename__ = "diagnostic_campaigns"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    office_id: Mapped[str] = mapped_column(ForeignKey("offices.id"), index=True)
+    campaign: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(64), default="")  # "" = every provider
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime]
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    remind_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]

@@ -330,11 +330,11 @@ class SecurityHeaders:
 
 def build_app(app: App, *, secret: bytes | None = None) -> Starlette:
     """The dashboard for `app`. `secret` signs the session cookie (default: the env var, else random)."""
-    from bot.web import klubs, login, overview, question_log
+    from bot.web import diagnostic, klubs, login, overview, question_log
 
     site = Site(app, secret)
     routes: list[BaseRoute] = []
-    for module in (login, overview, question_log, klubs):
+    for module in (login, overview, question_log, klubs, diagnostic):
         routes.extend(module.routes(site))
     routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
 

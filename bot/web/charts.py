@@ -76,13 +76,24 @@ def columns(ident: str, title: str, desc: str, data: Sequence[tuple[str, int]], 
     return Markup("".join(out))
 
 
-def bars(ident: str, title: str, desc: str, data: Sequence[tuple[str, int]], empty: str) -> Markup:
-    """Horizontal bars, the label above each bar: long theme names stay readable on a narrow screen."""
+def bars(
+    ident: str,
+    title: str,
+    desc: str,
+    data: Sequence[tuple[str, int]],
+    empty: str,
+    *,
+    top: int | None = None,
+    unit: str = "",
+) -> Markup:
+    """Horizontal bars, the label above each bar: long theme names stay readable on a narrow screen.
+
+    `top` fixes the scale (100 for percentages, so that two charts compare); by default the largest value."""
     if not data:
         return _empty(empty)
     row, pad = 48, 10
     height = row * len(data) + pad
-    top_value = max(max(v for _, v in data), 1)
+    top_value = top or max(max(v for _, v in data), 1)
     span = WIDTH - 50
     out = [_open(ident, title, desc, height)]
     for i, (label, value) in enumerate(data):
@@ -90,7 +101,7 @@ def bars(ident: str, title: str, desc: str, data: Sequence[tuple[str, int]], emp
         w = max(span * value / top_value, 2 if value else 0)
         out.append(f'<text class="label" x="0" y="{y + 14}">{escape(label)}</text>')
         out.append(f'<rect class="bar" x="0" y="{y + 22}" width="{w:.1f}" height="16" rx="2"/>')
-        out.append(f'<text class="value" x="{w + 6:.1f}" y="{y + 36}">{value}</text>')
+        out.append(f'<text class="value" x="{w + 6:.1f}" y="{y + 36}">{value}{escape(unit)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
