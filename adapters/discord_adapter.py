@@ -281,6 +281,15 @@ class DiscordAdapter(Adapter):
                 await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
                 task.cancel()
+        # discord.py dispatches its last events (disconnect, close) as tasks of their own: let them run
+        # now, or a loop that ends right after the stop drops them unawaited.
+        last = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not asyncio.current_task() and getattr(t.get_coro(), "__qualname__", "").endswith("_run_event")
+        ]
+        if last:
+            await asyncio.wait(last, timeout=2)
 
     @property
     def bot(self) -> discord.Client:

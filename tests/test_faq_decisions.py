@@ -77,7 +77,6 @@ def test_small_talk_gets_a_short_friendly_line_in_private_and_silence_in_a_group
 @pytest.mark.parametrize(
     "text",
     [
-        "créer un compte tiktok pour mon gîte",
         "comment déclarer mes impôts en ligne",
         pytest.param(
             "mon imprimante ne marche plus",

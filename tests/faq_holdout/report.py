@@ -3,6 +3,8 @@
     .venv/bin/python tests/faq_holdout/report.py [--errors a|b|all]
 
 Half A is the tuning half (its failures may be looked at); half B is only ever reported as a figure.
+The sets written later (``EXTRA_SETS``: the December 2026 tutorials, the demo office layer) are measured
+whole, against their own bases, and never tuned on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,24 @@ from bot.faq.matcher import Matcher  # noqa: E402
 
 CASES = Path(__file__).parent / "cases.yml"
 BASE = ROOT / "faq"
+OFFICE_LAYER = ROOT / "faq-ot-trois-vallees"
+# name -> (cases file, folders of the base, in layering order)
+EXTRA_SETS: dict[str, tuple[Path, list[Path]]] = {
+    "2026-12": (Path(__file__).parent / "cases_2026_12.yml", [BASE]),
+    "office": (Path(__file__).parent / "cases_ot_trois_vallees.yml", [BASE, OFFICE_LAYER]),
+}
+
+
+def extra_outcomes(name: str) -> tuple[list[Outcome], float]:
+    """One later set's outcomes against its own base, with that matcher's threshold."""
+    path, bases = EXTRA_SETS[name]
+    matcher = Matcher(load_base(bases))
+
+    def best_of(question: str) -> tuple[str | None, float]:
+        best = matcher.match(question).best
+        return (best.entry.id, best.score) if best is not None else (None, 0.0)
+
+    return run_cases(load_cases(path), best_of), matcher.threshold
 
 
 def half_of(case: Case, index_out_of_scope: int) -> str:
@@ -58,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, group in (("A", outcomes["A"]), ("B", outcomes["B"]), ("tout", every)):
         s = score(group, threshold)
         print(f"{name:5} {s.total:4} cas  top-1 {s.top1_rate:.3f}  rejet {s.rejection_rate:.3f}  "
+              f"exactitude {s.accuracy:.3f}")
+    for name in EXTRA_SETS:
+        group, cut = extra_outcomes(name)
+        s = score(group, cut)
+        print(f"{name:7} {s.total:4} cas  top-1 {s.top1_rate:.3f}  rejet {s.rejection_rate:.3f}  "
               f"exactitude {s.accuracy:.3f}")
     print()
     print("précision des réponses au-dessus d'un seuil (réponse = meilleure entrée, sans ambiguïté) :")
