@@ -142,7 +142,8 @@ class PersonConfig(_Strict):
 class FaqConfig(_Strict):
     bases: list[str] = Field(default_factory=lambda: ["faq"])
     threshold: float | None = Field(default=None, ge=0, le=1)  # None: the engine's calibrated default
-    group_threshold: float = Field(default=0.8, ge=0, le=1)  # unprompted answers in groups need more
+    group_threshold: float = Field(default=0.9, ge=0, le=1)  # unprompted answers in groups need more
+    cache_dir: str | None = None  # embeddings of the base; None: $KLUB_FAQ_CACHE or ~/.cache/klub/faq
 
 
 SHIPPED_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "diagnostic" / "territoire.yml"

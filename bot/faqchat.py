@@ -90,7 +90,8 @@ class Faq:
 
     @cached_property
     def matcher(self) -> Matcher:
-        return Matcher(self.base, threshold=self.threshold)
+        cache = self.config.faq.cache_dir
+        return Matcher(self.base, threshold=self.threshold, cache_dir=Path(cache) if cache else None)
 
     @property
     def threshold(self) -> float:

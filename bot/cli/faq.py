@@ -173,6 +173,14 @@ def _explain(matcher: Matcher, result: MatchResult) -> None:
     print(f"Question : {result.query}")
     best = result.best
     limit = _fr(result.threshold)
+    if result.english:
+        print("Langue : anglais (le tutoriel, en français, sera précédé d'une ligne en anglais)")
+    if result.focus and result.focus != result.query.strip():
+        print(f"Phrases retenues : {result.focus}")
+    if result.kind != "question":
+        kinds = {"greeting": "une salutation", "thanks": "un remerciement", "chatter": "une banalité"}
+        print(f"Décision : pas une question ({kinds.get(result.kind, result.kind)}) : réponse aimable, sans tutoriel")
+        return
     if best is None:
         print(f"Décision : abstention, aucun tutoriel ne partage de mot utile avec la question (seuil {limit})")
     elif result.suggestions:

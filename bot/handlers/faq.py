@@ -8,6 +8,7 @@ from bot import inputs, membership, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
+from bot.faq.message import QUESTION
 from bot.i18n import Safe, esc
 from bot.messages import Button, Reply
 from bot.roles import Role
@@ -41,7 +42,11 @@ def answer_entry(ctx: Ctx, result: MatchResult, text: str) -> list[Reply]:
     )
     ctx.db.add(fb)
     ctx.db.flush()
-    body = Safe(in_french_note(ctx) + ctx.app.faq.render(best.entry, ctx.lang))
+    note = in_french_note(ctx)
+    if not note and result.english:
+        # The base is French: an English question gets the French tutorial, and one English line saying so.
+        note = ctx.app_t("en", "faq.in_french") + "\n"
+    body = Safe(note + ctx.app.faq.render(best.entry, ctx.lang))
     buttons = (
         (Button(ctx.t("faq.useful_yes"), f"/utile {fb.id} oui"), Button(ctx.t("faq.useful_no"), f"/utile {fb.id} non")),
     )
@@ -100,6 +105,12 @@ def ask(ctx: Ctx, text: str, *, unprompted: bool = False) -> list[Reply]:
     faq = ctx.app.faq
     result = faq.match(text)
     best = result.best
+    if result.kind != QUESTION:
+        # Greetings, thanks, small talk: a short friendly line when spoken to, silence in a group; no tutorial.
+        if unprompted:
+            return []
+        lang = "en" if result.english else ctx.lang
+        return [Reply(ctx.app_t(lang, f"faq.smalltalk_{result.kind}"))]
     if unprompted:
         # In a group, speak up on our own only when sure, and only to something that is a question.
         if best is not None and best.score >= faq.group_threshold and not result.suggestions:
