@@ -136,22 +136,22 @@ CASES = [
     Case(
         "duration-huge",
         _with_config(_series(duration="99999999999h"), "db", "upgrade"),
-        ("series[0].duration", "trop longue"),
+        ("series[0].duration", "99999999999h"),
     ),
     Case(
         "reminder-huge",
         _with_config(lambda r: r["offices"][0]["reminders"].update(group=["99999999999d"]), "db", "upgrade"),
-        ("offices[0].reminders.group", "trop longue"),
+        ("offices[0].reminders.group", "99999999999d"),
     ),
     Case(
         "rrule-interval-0",
         _with_config(_series(rrule="FREQ=DAILY;INTERVAL=0"), "sessions", "list", *OFFICE),
-        ("config.yml", "series[0]", "INTERVAL=0"),
+        ("config.yml", "series[0]", "INTERVAL"),
     ),
     Case(
         "rrule-secondly",
         _with_config(_series(rrule="FREQ=SECONDLY"), "sessions", "list", *OFFICE),
-        ("series[0]", "SECONDLY"),
+        ("series[0]", "au plus une séance par jour"),
     ),
     Case("config-is-directory", lambda f: ["--config", str(f), "db", "upgrade"], ("dossier", "YAML")),
     Case("config-missing", lambda f: ["--config", str(f / "nope.yml"), "db", "upgrade"], ("nope.yml", "introuvable")),
@@ -229,7 +229,7 @@ CASES = [
         _with_config(
             None, "sessions", "create", *OFFICE, "--title", "K", "--time", "18:30", "--rrule", "FREQ=DAILY;INTERVAL=0"
         ),
-        ("--rrule", "INTERVAL=0"),
+        ("--rrule", "INTERVAL"),
     ),
     Case(
         "session-duration-huge",
@@ -324,9 +324,8 @@ def test_script_line_too_far_in_time_names_file_and_line(tmp_path: Path, capsys:
     code = _play(["--config", str(_config(tmp_path)), "console", "--script", str(script)])
     out, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in out + err
-    assert [line for line in out.splitlines() if line.startswith("!!")] == [
-        f"!! {script}, ligne 2 : durée trop longue « 99999999999d » (au plus 366 jours)"
-    ]
+    lines = [line for line in out.splitlines() if line.startswith("!!")]
+    assert len(lines) == 1 and lines[0].startswith(f"!! {script}, ligne 2 : durée ") and "99999999999d" in lines[0]
 
 
 def test_help_is_in_french(capsys: pytest.CaptureFixture[str]) -> None:

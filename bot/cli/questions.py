@@ -12,6 +12,7 @@ from bot.bootstrap import App, bootstrap
 from bot.cli.common import CliError, check_output, load, write_output
 from bot.clock import SystemClock
 from bot.faq.normalize import default_normalizer
+from bot.i18n import t
 from bot.questions import LogFilter
 from bot.timefmt import MAX_YEAR, MIN_YEAR, TimeInputError, in_range, localize, parse_date
 
@@ -42,12 +43,18 @@ def _open(args: argparse.Namespace) -> tuple[App, LogFilter]:
     config = load(args)
     if args.office not in {o.id for o in config.offices}:
         raise CliError(f"office « {args.office} » inconnu (offices : {', '.join(o.id for o in config.offices)})")
+    for option, text in (("--from", args.start), ("--to", args.end)):
+        # Checked before the database opens; the message names the option and comes from the catalog.
+        if not text:
+            continue
+        try:
+            day = parse_date(text)
+        except TimeInputError as exc:
+            raise CliError(f"{option} « {text} » : {t(config.language, exc.key, **exc.kwargs)}") from exc
+        if not in_range(day):
+            raise CliError(f"{option} : date hors limites « {text} » (années {MIN_YEAR} à {MAX_YEAR})")
     app = bootstrap(config, clock=SystemClock(), database_url=args.db or config.database.url, platforms=())
     try:
-        for option, text in (("--from", args.start), ("--to", args.end)):
-            if text and not in_range(parse_date(text)):
-                app.close()
-                raise CliError(f"{option} : date hors limites « {text} » (années {MIN_YEAR} à {MAX_YEAR})")
         with app.sessions() as db:
             zone = clubs.zone_of(db, args.office)
         start = localize(datetime.combine(parse_date(args.start), datetime.min.time()), zone) if args.start else None

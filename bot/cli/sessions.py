@@ -14,6 +14,7 @@ from bot.cli.common import CliError, check_output, load, write_output
 from bot.clock import SystemClock
 from bot.clubs import ClubError, SessionSpec
 from bot.i18n import t
+from bot.inputs import InputError
 from bot.timefmt import TimeInputError, fmt_when, parse_date, parse_local, parse_time
 
 
@@ -110,9 +111,12 @@ def create(args: argparse.Namespace) -> int:
                     print(f"Séance n°{row.id} programmée : {fmt_when(row.starts_at, zone)}.")
                 elif args.rrule:
                     first = parse_date(args.start) if args.start else now.astimezone(zone).date()
-                    series = clubs.create_series(
-                        db, args.office, spec, args.rrule, datetime.combine(first, parse_time(args.time)), now
-                    )
+                    start = datetime.combine(first, parse_time(args.time))
+                    try:
+                        series = clubs.create_series(db, args.office, spec, args.rrule, start, now)
+                    except (ClubError, InputError) as exc:
+                        # Whatever the rule's checker refuses is about --rrule: say so.
+                        raise CliError("--rrule : " + t(app.config.language, exc.key, **exc.kwargs)) from exc
                     count = len(
                         [
                             s
@@ -124,8 +128,7 @@ def create(args: argparse.Namespace) -> int:
                 else:
                     raise CliError("précisez --date (séance unique) ou --rrule (série)")
             except (ClubError, TimeInputError) as exc:
-                option = {"klub.bad_rrule": "--rrule : ", "klub.no_occurrence": "--rrule : "}.get(exc.key, "")
-                raise CliError(option + t(app.config.language, exc.key, **exc.kwargs)) from exc
+                raise CliError(t(app.config.language, exc.key, **exc.kwargs)) from exc
             except ValueError as exc:
                 raise CliError(str(exc)) from exc
             audit.record(db, now, "session.create", actor_label="ligne de commande", office_id=args.office)
