@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faq_bench.py
 	$(BIN)/python bench/reminders_bench.py
 	$(BIN)/python bench/web_bench.py
+	$(BIN)/python bench/hostile_bench.py
 
 clean:
 	rm -rf $(VENV) klub.db klub.db-wal klub.db-shm

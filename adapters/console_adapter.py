@@ -256,6 +256,9 @@ class ConsoleRunner:
         self.speak(self.chat_for(m["chat"], m["office"], m["who"]), m["who"], m["text"])
 
 
+MAX_ADVANCE = timedelta(days=366)
+
+
 def _duration(text: str) -> timedelta:
     """« 1d 2h » -> timedelta; a bad token is a transcript error."""
     total = timedelta(0)
@@ -264,18 +267,20 @@ def _duration(text: str) -> timedelta:
             total += parse_duration(token)
         except ValueError as exc:
             raise TranscriptError(str(exc)) from exc
+    if total > MAX_ADVANCE:
+        raise TranscriptError(f"durée trop longue « {text} » (au plus {MAX_ADVANCE.days} jours d'un coup)")
     return total
 
 
-def play_script(config: Config, database_url: str, script: str, write: Callable[[str], None]) -> int:
-    """Play a whole transcript; returns 0, or 1 after reporting the first bad line."""
+def play_script(config: Config, database_url: str, script: str, write: Callable[[str], None], source: str = "") -> int:
+    """Play a whole transcript; returns 0, or 1 after reporting the first bad line (of the file ``source``)."""
     runner = ConsoleRunner(config, database_url, write)
     try:
         for number, line in enumerate(script.splitlines(), start=1):
             try:
                 runner.run_line(line)
             except TranscriptError as exc:
-                write(f"!! ligne {number} : {exc}")
+                write(f"!! {source}, ligne {number} : {exc}" if source else f"!! ligne {number} : {exc}")
                 return 1
     finally:
         runner.close()

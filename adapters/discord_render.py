@@ -33,8 +33,11 @@ _TOKEN = re.compile(
 )
 _HREF = re.compile(r'''\bhref\s*=\s*"([^"]*)"''')
 _SAFE_URL = re.compile(r"^(https?://|mailto:)\S+$", re.IGNORECASE)
-# Discord turns <@id>, <@&id>, <#id>, </cmd:id>, <:emoji:id>, <a:emoji:id>, <t:…> into rich tokens.
-_RICH = re.compile(r"<(?=[@#/:]|a:|t:)")
+# Discord turns <@id>, <@&id>, <#id>, </cmd:id>, <:emoji:id>, <a:emoji:id>, <t:…>, <id:browse>,
+# <id:customize>… into rich tokens: any `<` opening a sigil or a `word:` is escaped.
+_RICH = re.compile(r"<(?=[@#/:]|[a-zA-Z]+:)")
+# One backslash escape at a time, so that an escaped backslash is never mistaken for an escape.
+_ESCAPED_OR_BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 _FRAGMENT = re.compile(r"\S+\s*|\s+")
 _STYLES = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "code": "code", "pre": "code"}
 
@@ -62,7 +65,15 @@ def escape_text(text: str) -> str:
     """Plain user-visible text made inert for Discord Markdown."""
     escaped = discord.utils.escape_markdown(text)
     escaped = discord.utils.escape_mentions(escaped)
+    # escape_markdown escapes a whole `[…](…)` with one backslash, which leaves a second masked link
+    # in the same text live: every bracket is escaped on its own instead.
+    escaped = _ESCAPED_OR_BRACKET.sub(_bracket, escaped)
     return _RICH.sub(r"\\<", escaped)
+
+
+def _bracket(m: re.Match[str]) -> str:
+    token = m.group(0)
+    return token if token.startswith("\\") else "\\" + token
 
 
 def parse(text: str) -> list[Run]:

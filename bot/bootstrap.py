@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clubs, membership
@@ -141,10 +142,14 @@ def bootstrap(
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)
     try:
+        app.faq.base  # noqa: B018 - load now: a broken tutorial base stops the start, not the first question
         app.questionnaire = load_questionnaire(config.diagnostic.files)
     except QuestionnaireError as exc:
         engine.dispose()
         raise ConfigError(str(exc)) from exc
+    except Exception:
+        engine.dispose()
+        raise
     from bot import dialogs
     from bot.handlers import diagnostic as diagnostic_handlers
     from bot.handlers import faq as faq_handlers
@@ -160,6 +165,9 @@ def bootstrap(
             membership.sync_config(db, config, now)
             seeding.sync_config_series(db, config, now)
             clubs.ensure_sessions(db, now)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise storage.describe(url, exc) from exc
     except Exception:
         engine.dispose()  # a config refused at start must not leave connections open
         raise

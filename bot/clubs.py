@@ -12,10 +12,11 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
+from bot import inputs
 from bot.klubs.errors import ClubError as ClubError  # re-exported: callers know it as bot.clubs.ClubError
 from bot.klubs.recurrence import (
     LOCAL_FMT,
-    check_series_times,
+    check_series,
     local_occurrences,
 )
 from bot.klubs.recurrence import (
@@ -86,11 +87,12 @@ def _new_series(
     db: Db, office_id: str, spec: SessionSpec, rrule_text: str, start_local: datetime, now: datetime, slug: str | None
 ) -> SessionSeries:
     spec.check()
-    check_series_times(rrule_text, start_local, zone_of(db, office_id))
+    # A series of the config may have begun long ago: it needs occurrences, not future ones.
+    normal = check_series(rrule_text, start_local, zone_of(db, office_id), None if slug else now)
     series = SessionSeries(
         slug=slug,
         office_id=office_id,
-        rrule=rrule_text.strip().removeprefix("RRULE:"),
+        rrule=normal,
         start_local=start_local.strftime(_LOCAL_FMT),
         created_at=now,
         active=True,
@@ -152,8 +154,7 @@ def skipped_duplicates(db: Db, series: SessionSeries, now: datetime) -> list[Ses
 
 def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetime, now: datetime) -> Session:
     spec.check()
-    if starts_at <= now:
-        raise ClubError("klub.in_past")
+    inputs.check_future(starts_at, now)
     twin = duplicate_of(db, office_id, spec.title, starts_at)
     if twin is not None:
         raise ClubError("klub.duplicate", number=twin.id, title=twin.title)
@@ -385,8 +386,7 @@ def promote(db: Db, session: Session, now: datetime) -> Person | None:
 def move(db: Db, session: Session, new_start: datetime, now: datetime) -> datetime:
     if session.status == "cancelled":
         raise ClubError("klub.is_cancelled")
-    if new_start <= now:
-        raise ClubError("klub.in_past")
+    inputs.check_future(new_start, now)
     old = session.starts_at
     session.starts_at, session.status = new_start, "moved"
     session.revision += 1

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from bot.core import Ctx
     from bot.messages import Reply
 
-Where = Literal["any", "group", "private"]
+# "equipe": in private or in the office's staff group, never in front of the providers.
+Where = Literal["any", "group", "private", "equipe"]
 Handler = Callable[["Ctx", str], "list[Reply]"]
 OptionKind = Literal["text", "integer", "boolean", "session"]
 
@@ -50,6 +51,7 @@ class Command:
     options: tuple[Option, ...] = ()  # the same arguments, named and typed (Discord's slash options)
     personal: bool = False  # its answers concern the speaker alone (shown to them only where possible)
     en: str = ""  # the English name when it is not the first alias (/faq stays /faq, not /q)
+    private_list: bool = False  # a personal list: typed in a group, answered in private
 
     @property
     def description_key(self) -> str:
@@ -62,9 +64,11 @@ class Command:
     def compose(self, values: Mapping[str, object]) -> str:
         return compose(self.options, values)
 
-    def usable(self, role: Role, private: bool) -> bool:
+    def usable(self, role: Role, private: bool, group_kind: str | None = None) -> bool:
         if not allows(role, self.min_role):
             return False
+        if self.where == "equipe":
+            return private or group_kind in (None, "equipe")
         return self.where == "any" or (self.where == "private") == private
 
 
@@ -109,5 +113,5 @@ class CommandTable:
             return None
         return self._by_name[matches[0]].name
 
-    def visible(self, role: Role, private: bool) -> list[Command]:
-        return [c for c in self._commands if c.menu and c.usable(role, private)]
+    def visible(self, role: Role, private: bool, group_kind: str | None = None) -> list[Command]:
+        return [c for c in self._commands if c.menu and c.usable(role, private, group_kind)]

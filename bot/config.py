@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot import safe_yaml
 from bot.roles import ROLE_NAMES
+from bot.timefmt import MAX_YEAR, MIN_YEAR
 
 GroupKind = Literal["equipe", "prestataires"]
 Platform = Literal["telegram", "discord", "console"]
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# One or more "number unit" parts, as people write them: 7j, 2h, 30min, 1h30, 1 h 30, 90 min, 1 jour 2 h.
-_DURATION_PART = re.compile(r"(\d+)\s*(minutes?|mn|min|m|heures?|hours?|h|jours?|days?|j|d)?\s*")
-_UNIT_MINUTES = {"m": 1, "h": 60, "j": 24 * 60, "d": 24 * 60}
+SERIES_START_FORMAT = "%Y-%m-%d %H:%M"
 
 
 class ConfigError(Exception):
@@ -28,28 +27,15 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d' / '7j' / '2h' / '30min' / '1h30' / '1 h 30' / '90 min' -> timedelta. Used by config and commands.
+    """'7d' / '7j' / '2h' / '30min' -> timedelta, bounded (bot.inputs): config and commands alike."""
+    from bot import inputs
 
-    A bare number is only allowed right after hours (« 1h30 » = 1 h 30 min); units go from large to small.
-    """
-    raw = str(text).strip().lower()
-    pos, minutes, last_unit, previous = 0, 0, 10**9, ""
-    while pos < len(raw):
-        m = _DURATION_PART.match(raw, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
-        word = m.group(2) or ("min" if previous == "h" else "")
-        if not word:
-            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
-        unit = "m" if word.startswith(("m", "mn")) else word[0]
-        size = _UNIT_MINUTES[unit]
-        if size >= last_unit:
-            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
-        minutes += int(m.group(1)) * size
-        last_unit, previous, pos = size, unit, m.end()
-    if not raw:
-        raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h, 1h30 ou 30min)")
-    return timedelta(minutes=minutes)
+    try:
+        return inputs.parse_duration(text)
+    except inputs.InputError as exc:
+        if exc.key == "input.bad_duration":
+            raise ValueError(f"durée invalide « {text} » (attendu par exemple 7j, 2h ou 30min)") from exc
+        raise
 
 
 class _Strict(BaseModel):
@@ -156,7 +142,8 @@ class PersonConfig(_Strict):
 class FaqConfig(_Strict):
     bases: list[str] = Field(default_factory=lambda: ["faq"])
     threshold: float | None = Field(default=None, ge=0, le=1)  # None: the engine's calibrated default
-    group_threshold: float = Field(default=0.8, ge=0, le=1)  # unprompted answers in groups need more
+    group_threshold: float = Field(default=0.9, ge=0, le=1)  # unprompted answers in groups need more
+    cache_dir: str | None = None  # embeddings of the base; None: $KLUB_FAQ_CACHE or ~/.cache/klub/faq
 
 
 SHIPPED_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "diagnostic" / "territoire.yml"
@@ -238,6 +225,23 @@ class SeriesConfig(_Strict):
     min_attendance: int | None = Field(default=None, ge=0, le=10000)
     audience: GroupKind = "prestataires"  # whose group is told and reminded: providers (with staff) or staff only
     until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # last possible day, local (AAAA-MM-JJ)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        try:
+            when = datetime.strptime(v.strip(), SERIES_START_FORMAT)
+        except ValueError:
+            raise ValueError(f"date invalide « {v} » (attendu AAAA-MM-JJ HH:MM, ex. 2026-10-01 18:30)") from None
+        if not MIN_YEAR <= when.year <= MAX_YEAR:
+            raise ValueError(f"date hors limites « {v} » (années {MIN_YEAR} à {MAX_YEAR})")
+        return v.strip()
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
 
 
 class DeliveryConfig(_Strict):
@@ -373,16 +377,17 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     path = Path(path)
     env = dict(os.environ) if env is None else env
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} : fichier introuvable") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path} : c'est un dossier, attendu un fichier YAML") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} : le fichier doit être encodé en UTF-8") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntaxe YAML invalide"
-        raise ConfigError(f"{path}{where} : YAML invalide ({problem})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
+    except safe_yaml.YamlError as exc:
+        raise ConfigError(f"{path}, {exc}" if exc.line else f"{path} : {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} : attendu une section de configuration (clé: valeur), trouvé {type(raw).__name__}")
     try:

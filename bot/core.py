@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot import clubs, discord_events, membership
+from bot import clubs, discord_events, inputs, membership
 from bot.commands import Command, CommandTable
 from bot.i18n import Safe, pick_language, t
 from bot.messages import ChatRef, Incoming, OutMessage, Reply
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are refused with a clear answer rather than half-processed
-_COMMAND = re.compile(r"^/([^\s@/]+)(?:@\S*)?(?:\s+(.*))?$", re.DOTALL)
+_COMMAND = re.compile(r"^/([^\s@/]+)(?:@(\S*))?(?:\s+(.*))?$", re.DOTALL)
 # Hooks of the message being handled: one list per call, so that handlers running in parallel threads
 # (Core.handle runs off the event loop) never run each other's hooks.
 _AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("klub_after_commit", default=None)
@@ -46,10 +46,20 @@ class Ctx:
     group: Group | None
     lang: str
     now: datetime
+    # The offices whose sessions, questions and people may be acted on from here: the chat's office in
+    # a group; in private the speaker's office, or every office of a coordinator's territory.
+    scope: frozenset[str] = frozenset()
+    foreign: bool = False  # speaking in a group of an office that is not theirs
+    linked_since: datetime | None = None  # when the speaking account was linked to its roster entry
 
     @property
     def private(self) -> bool:
         return self.incoming.chat.private
+
+    @property
+    def providers_chat(self) -> bool:
+        """The providers' group: staff-only sessions and anyone's private questions never show here."""
+        return self.group is not None and self.group.kind == "prestataires"
 
     def t(self, key: str, **kwargs: object) -> Safe:
         return t(self.lang, key, **kwargs)
@@ -176,7 +186,7 @@ class Core:
             # touches the outbox or the after-commit hooks.
             with self.app.sessions() as db, db.no_autoflush:
                 ctx = self._context(db, incoming)
-                if ctx is None or ctx.office is None or ctx.role == Role.GUEST:
+                if ctx is None or ctx.office is None or ctx.role == Role.GUEST or ctx.foreign:
                     return []
                 in_staff_chat = ctx.private or (ctx.group is not None and ctx.group.kind == "equipe")
                 audiences = clubs.audiences_for(ctx.role >= Role.STAFF and in_staff_chat)
@@ -194,7 +204,8 @@ class Core:
             group = membership.find_group(db, chat.platform, chat.chat_id)
             if group is None:
                 return None
-        member = membership.resolve(db, incoming.user.platform, incoming.user.user_id, now, incoming.user.display_name)
+        name = inputs.strip_controls(incoming.user.display_name)[:200]
+        member = membership.resolve(db, incoming.user.platform, incoming.user.user_id, now, name)
         person = member.person
         office: Office | None = None
         if group is not None:
@@ -209,20 +220,36 @@ class Core:
             office.language if office else None,
             self.app.config.language,
         )
-        return Ctx(self.app, db, incoming, person, member.role, office, group, lang, now)
+        reach: frozenset[str] = frozenset()
+        foreign = False
+        if person is not None and member.role > Role.GUEST:
+            mine = membership.offices_in_reach(db, person, member.role)
+            if group is not None:
+                foreign = group.office_id not in mine
+                reach = frozenset() if foreign else frozenset({group.office_id})
+            else:
+                reach = frozenset(mine)
+        return Ctx(self.app, db, incoming, person, member.role, office, group, lang, now, reach, foreign, member.since)
 
     def _handle(self, db: Session, incoming: Incoming) -> list[Reply]:
         ctx = self._context(db, incoming)
         if ctx is None:
             return self._unconfigured(db, incoming)
-        text = incoming.text.strip()
+        # NUL, lone surrogates and bidi controls never get past this line (they cannot be stored or
+        # would disguise what is shown); every handler sees the cleaned text.
+        text = inputs.strip_controls(incoming.text).strip()
         if len(text) > MAX_TEXT:
             return _mark(ctx.say("core.too_long", limit=MAX_TEXT), True)
         m = _COMMAND.match(text)
         if m:
-            return self._command(ctx, m.group(1), (m.group(2) or "").strip())
+            target = m.group(2)
+            if target is not None and target.lower() != incoming.bot_username.lower():
+                return []  # /annuler@un_autre_bot: addressed to another bot of the group
+            return self._command(ctx, m.group(1), (m.group(3) or "").strip())
         if not text:
             return []
+        if ctx.foreign:
+            return _mark(ctx.say("core.other_office_chat"), True) if incoming.mentions_bot else []
         return _mark(self.app.free_text(ctx, text), ctx.incoming.via_button)
 
     def _unconfigured(self, db: Session, incoming: Incoming) -> list[Reply]:
@@ -248,19 +275,53 @@ class Core:
         refusal = self._refusal(ctx, cmd)
         if refusal is not None:
             return _mark(refusal, True)
-        return _mark(cmd.handler(ctx, args), cmd.personal or ctx.incoming.via_button)
+        replies = cmd.handler(ctx, args)
+        if cmd.private_list and not ctx.private and replies:
+            if ctx.incoming.hides_personal:
+                return _mark(replies, True)  # shown to the speaker alone, in the chat (Discord)
+            # A personal list stays personal: the group only hears where the answer went.
+            moved = [replace(r, private=True, personal=True) for r in replies]
+            return [Reply(ctx.t("core.answered_private"), personal=False), *moved]
+        return _mark(replies, cmd.personal or ctx.incoming.via_button)
 
     def _refusal(self, ctx: Ctx, cmd: Command) -> list[Reply] | None:
-        """The one place where roles and chat types are checked."""
-        if ctx.role < cmd.min_role:
-            if ctx.role == Role.GUEST:
-                return ctx.say("core.not_member")
-            return ctx.say("core.forbidden", name=cmd.name, role=ctx.t(f"role.{cmd.min_role.key}"))
-        if cmd.where == "private" and not ctx.private:
-            return ctx.say("core.private_only", name=cmd.name)
-        if cmd.where == "group" and ctx.private:
-            return ctx.say("core.group_only", name=cmd.name)
+        """The one place where privileges are checked, in order: role, office of the chat, place.
+
+        Handlers then look objects up through the context (`ctx.scope`), so a session, a question or a
+        person of another office is « not found » — a refusal that names nobody."""
+        for check in _CHECKS:
+            refusal = check(ctx, cmd)
+            if refusal is not None:
+                return refusal
         return None
+
+
+def _check_role(ctx: Ctx, cmd: Command) -> list[Reply] | None:
+    if ctx.role >= cmd.min_role:
+        return None
+    if ctx.role == Role.GUEST:
+        return ctx.say("core.not_member")
+    return ctx.say("core.forbidden", name=cmd.name, role=ctx.t(f"role.{cmd.min_role.key}"))
+
+
+def _check_office(ctx: Ctx, cmd: Command) -> list[Reply] | None:
+    """A group belongs to one office: only its people (and its territory's coordinator) act in it."""
+    if ctx.foreign and cmd.min_role > Role.GUEST:
+        return ctx.say("core.other_office_chat")
+    return None
+
+
+def _check_place(ctx: Ctx, cmd: Command) -> list[Reply] | None:
+    if cmd.where == "private" and not ctx.private:
+        return ctx.say("core.private_only", name=cmd.name)
+    if cmd.where == "group" and ctx.private:
+        return ctx.say("core.group_only", name=cmd.name)
+    if cmd.where == "equipe" and ctx.group is not None and ctx.group.kind != "equipe":
+        return ctx.say("core.equipe_only", name=cmd.name)
+    return None
+
+
+_CHECKS: tuple[Callable[[Ctx, Command], list[Reply] | None], ...] = (_check_role, _check_office, _check_place)
 
 
 def _mark(replies: list[Reply], personal: bool) -> list[Reply]:

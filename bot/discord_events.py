@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import or_, select
 
-from bot import gate, membership
+from bot import gate, ics, membership
 from bot.i18n import pick_language, t
 from bot.messages import Incoming, Reply
 from bot.storage.tables import Group, Office, Person, Session
@@ -235,7 +235,7 @@ def _spec(session: Session, lang: str) -> EventSpec:
         description=_visible(description)[:1000],
         location=(place or _visible(t(lang, "discord.event_no_location")))[:100],
         start=session.starts_at,
-        end=session.starts_at + timedelta(minutes=session.duration_minutes),
+        end=ics.end_of(session),
     )
 
 

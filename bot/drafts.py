@@ -67,10 +67,31 @@ def slugify(text: str, limit: int = 48) -> str:
     return slug or "nouveau-tutoriel"
 
 
+_FROM = re.compile(r"depuis la question n°(\d+) du journal")
+
+
+def question_of(path: Path) -> int | None:
+    """The question a draft was made from (its header says so), or None."""
+    with path.open(encoding="utf-8") as fh:
+        found = _FROM.search(fh.readline())
+    return int(found.group(1)) if found else None
+
+
+def existing(folder: Path, number: int) -> Path | None:
+    for path in sorted(folder.glob("*.yml")) if folder.is_dir() else []:
+        if question_of(path) == number:
+            return path
+    return None
+
+
 def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids: set[str] | None = None) -> Path:
+    """The question's draft file: written once, then the same file again (a second click adds nothing)."""
     q = db.get(Question, number)
     if q is None or (office_ids is not None and q.office_id not in office_ids):
         raise LookupError(f"question n°{number} introuvable")
+    already = existing(folder, q.id)
+    if already is not None:
+        return already
     # Similar questions of the log become the alternatives: they are how providers really ask it.
     others = db.scalars(select(Question).where(Question.office_id == q.office_id, Question.id != q.id))
     similar = sorted(((faq.similarity(q.text, o.text), o.text) for o in others), reverse=True)

@@ -7,9 +7,10 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from bot.config import Config
-from bot.faq.loader import Base, Entry, FaqError, load_base
+from bot.faq.loader import Base, Entry, load_base
 from bot.faq.matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
 from bot.faq.normalize import Normalizer, default_normalizer
 from bot.i18n import Safe, t
@@ -43,22 +44,54 @@ def looks_like_a_question(text: str) -> bool:
     return "?" in stripped or bool(_QUESTION_START.match(stripped))
 
 
+_LOADED: dict[tuple[object, ...], Base] = {}
+
+
+def _fingerprint(folders: tuple[str, ...]) -> tuple[object, ...]:
+    """What the base was read from: every file's path, size and modification time."""
+    marks: list[object] = []
+    for folder in folders:
+        path = Path(folder)
+        files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            marks.append((str(file.resolve()), stat.st_size, stat.st_mtime_ns))
+    return (folders, *marks)
+
+
+def _load_shared(folders: tuple[str, ...]) -> Base:
+    """A Base is immutable: apps of one process reading the same unchanged files share it (tests, restarts)."""
+    key = _fingerprint(folders)
+    base = _LOADED.get(key)
+    if base is None:
+        base = load_base(list(folders))
+        _LOADED.clear()  # keep only the latest: an edited base is read again, the old one let go
+        _LOADED[key] = base
+    return base
+
+
 @dataclass
 class Faq:
     config: Config
 
     @cached_property
     def base(self) -> Base:
-        try:
-            return load_base(self.config.faq.bases)
-        except FaqError:
-            # A broken base must not take the whole bot down: answer nothing, say so in the log.
-            log.exception("base de tutoriels illisible : %s", self.config.faq.bases)
-            return Base(entries=())
+        # Loaded at start-up (bootstrap): a missing or broken base refuses to start, with the file named,
+        # rather than quietly forwarding every question to the team.
+        return _load_shared(tuple(self.config.faq.bases))
+
+    def reload(self) -> None:
+        """Forget the loaded base: the next question reads the files again (a tutorial saved from the web)."""
+        for name in ("base", "matcher"):
+            self.__dict__.pop(name, None)
 
     @cached_property
     def matcher(self) -> Matcher:
-        return Matcher(self.base, threshold=self.threshold)
+        cache = self.config.faq.cache_dir
+        return Matcher(self.base, threshold=self.threshold, cache_dir=Path(cache) if cache else None)
 
     @property
     def threshold(self) -> float:
@@ -85,7 +118,14 @@ class Faq:
 
     def similarity(self, a: str, b: str) -> float:
         """Overlap of the content stems of two questions (0–1): for spotting duplicates."""
-        sa, sb = set(self.normalizer.stems(a, keep_light=False)), set(self.normalizer.stems(b, keep_light=False))
-        if not sa or not sb:
-            return 0.0
-        return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5
+        return stem_overlap(self.stem_set(a), self.stem_set(b))
+
+    def stem_set(self, text: str) -> frozenset[str]:
+        """The content stems `similarity` compares: computed once per question when comparing many."""
+        return frozenset(self.normalizer.stems(text, keep_light=False))
+
+
+def stem_overlap(sa: frozenset[str], sb: frozenset[str]) -> float:
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / min(len(sa), len(sb)) * (2 * len(sa & sb) / (len(sa) + len(sb))) ** 0.5

@@ -135,9 +135,16 @@ def create_invite(
     created_by: Person | None = None,
     actor_label: str = "",
     days: int = DEFAULT_DAYS,
+    as_role: Role | None = None,
 ) -> NewInvite:
+    """`as_role`: the inviter's role in chat (None: the command line, run by the operator). Only the ANT
+    and above invite, and never for a role above their own: an invitation must not raise anyone's rights."""
     if person.erased_at is not None:
         raise GateError("gate.erased_person", slug=person.slug)
+    if as_role is not None and as_role < Role.ANT:
+        raise GateError("gate.invite_needs_ant")
+    if as_role is not None and Role.parse(person.role) > as_role:
+        raise GateError("gate.invite_higher")
     if not 1 <= days <= MAX_DAYS:
         raise GateError("gate.bad_days", max=MAX_DAYS)
     code = new_code()
@@ -166,7 +173,7 @@ def create_invite(
 
 # -- redeeming a code ---------------------------------------------------------------------------------
 
-Outcome = Literal["linked", "rate_limited", "malformed", "unknown", "expired", "used", "other_account"]
+Outcome = Literal["linked", "rate_limited", "malformed", "unknown", "expired", "used", "other_account", "pending"]
 
 
 @dataclass(frozen=True)
@@ -217,12 +224,29 @@ def redeem(db: Session, platform: str, user_id: str, code: str, now: datetime) -
         return _failed(db, platform, user_id, now, "used")
     if invite.expires_at <= now:
         return _failed(db, platform, user_id, now, "expired")
+    if invite.pending_by is not None:
+        if invite.pending_by == who:
+            return Redemption("pending", person)
+        return _failed(db, platform, user_id, now, "used")
     ident = db.scalar(select(Identity).where(Identity.platform == platform, Identity.platform_user_id == user_id))
     if ident is not None and ident.person_id != person.id:
         other = ident.person
         if other.active and other.erased_at is None:
             # Never silently move an account from one member to another: one account, one person.
             return Redemption("other_account", other)
+    if _replaced(person, platform, user_id):
+        # The entry already has an account on this platform: an ANT must confirm the change, or an
+        # invitation would let anyone take over a member's place.
+        invite.pending_by, invite.pending_at = who, now
+        audit.record(
+            db,
+            now,
+            "identity.pending",
+            office_id=person.office_id,
+            target=person.slug,
+            detail=f"{who} attend une confirmation (invitation n°{invite.id})",
+        )
+        return Redemption("pending", person)
     membership.link_identity(db, person, platform, user_id, now)
     invite.used_at, invite.used_by = now, who
     reactivated = not person.active
@@ -237,6 +261,73 @@ def redeem(db: Session, platform: str, user_id: str, code: str, now: datetime) -
         detail=f"{who} relié (invitation n°{invite.id})" + (", accès rétabli" if reactivated else ""),
     )
     return Redemption("linked", person, reactivated=reactivated)
+
+
+def pending_invite(db: Session, person: Person) -> Invite | None:
+    return db.scalar(
+        select(Invite)
+        .where(Invite.person_id == person.id, Invite.pending_by.is_not(None), Invite.used_at.is_(None))
+        .order_by(Invite.pending_at.desc(), Invite.id.desc())
+        .limit(1)
+    )
+
+
+def _replaced(person: Person, platform: str, user_id: str) -> list[Identity]:
+    return [i for i in person.identities if i.platform == platform and i.platform_user_id != user_id]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    person: Person
+    account: str  # "telegram:123", the newly linked account
+    unlinked: tuple[str, ...]  # the platform user ids of the accounts it replaces
+    removals: tuple[MemberAction, ...]  # the old accounts out of the office's groups
+
+
+def confirm(
+    db: Session, *, invite_id: int, offices: set[str], now: datetime, actor: Person, platforms: set[str]
+) -> Confirmation:
+    """An ANT confirms that the account waiting on invitation `invite_id` replaces the entry's account
+    on that platform: the old one is unlinked and taken out of the groups, the new one linked."""
+    invite = db.get(Invite, invite_id)
+    if invite is None or invite.office_id not in offices or invite.pending_by is None or invite.used_at is not None:
+        raise GateError("gate.nothing_pending", number=invite_id)
+    if invite.expires_at <= now:
+        raise GateError("gate.pending_expired", number=invite_id)
+    person = db.get(Person, invite.person_id)
+    if person is None or person.erased_at is not None:
+        raise GateError("gate.nothing_pending", number=invite_id)
+    platform, _, user_id = invite.pending_by.partition(":")
+    ident = db.scalar(select(Identity).where(Identity.platform == platform, Identity.platform_user_id == user_id))
+    if ident is not None and ident.person_id != person.id and ident.person.active:
+        raise GateError("gate.nothing_pending", number=invite_id)  # linked to someone else meanwhile
+    old = _replaced(person, platform, user_id)
+    removals = tuple(
+        MemberAction(g.platform, g.chat_id, i.platform_user_id)
+        for g in membership.office_groups(db, person.office_id, "equipe", platforms)
+        + membership.office_groups(db, person.office_id, "prestataires", platforms)
+        if g.platform == platform and g.platform != membership.CONSOLE
+        for i in old
+    )
+    unlinked = tuple(i.platform_user_id for i in old)
+    for i in old:
+        person.identities.remove(i)
+        db.delete(i)
+    db.flush()
+    membership.link_identity(db, person, platform, user_id, now)
+    invite.used_at, invite.used_by = now, invite.pending_by
+    person.active = True
+    audit.record(
+        db,
+        now,
+        "identity.replace",
+        actor=actor,
+        office_id=person.office_id,
+        target=person.slug,
+        detail=f"{invite.pending_by} relié, remplace {', '.join(f'{platform}:{u}' for u in unlinked)}"
+        f" (invitation n°{invite.id})",
+    )
+    return Confirmation(person, invite.pending_by, unlinked, removals)
 
 
 def _failed(db: Session, platform: str, user_id: str, now: datetime, outcome: Outcome) -> Redemption:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 from sqlalchemy import select
@@ -13,6 +13,14 @@ from bot.storage.tables import Office, Session
 
 def uid(session: Session) -> str:
     return f"klub-session-{session.id}-{session.office_id}@klub.local"
+
+
+def end_of(session: Session) -> datetime:
+    """Start plus duration, held at the calendar's last instant for a session stored at the end of time."""
+    try:
+        return session.starts_at + timedelta(minutes=session.duration_minutes)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def build(db: Db, office_id: str, now: datetime, past_days: int = 90) -> bytes:
@@ -35,7 +43,7 @@ def build(db: Db, office_id: str, now: datetime, past_days: int = 90) -> bytes:
         ev.add("uid", uid(s))
         ev.add("summary", s.title if s.status != "cancelled" else f"ANNULÉ – {s.title}")
         ev.add("dtstart", s.starts_at)
-        ev.add("dtend", s.starts_at + timedelta(minutes=s.duration_minutes))
+        ev.add("dtend", end_of(s))
         ev.add("dtstamp", s.updated_at)
         ev.add("last-modified", s.updated_at)
         ev.add("sequence", s.revision)

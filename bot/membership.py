@@ -26,6 +26,7 @@ class Member:
 
     person: Person | None
     role: Role
+    since: datetime | None = None  # when the speaking account was linked to the roster entry
 
 
 def sync_config(db: Session, config: Config, now: datetime) -> None:
@@ -121,8 +122,17 @@ def resolve(db: Session, platform: str, user_id: str, now: datetime, display_nam
         ident.display_name = display_name
     person = ident.person
     if not person.active or person.erased_at is not None:
-        return Member(person, Role.GUEST)
-    return Member(person, Role.parse(person.role))
+        return Member(person, Role.GUEST, ident.linked_at)
+    return Member(person, Role.parse(person.role), ident.linked_at)
+
+
+def offices_in_reach(db: Session, person: Person, role: Role) -> set[str]:
+    """The person's office; for a coordinator (admin), every office of their territory."""
+    if role >= Role.ADMIN:
+        office = db.get(Office, person.office_id)
+        if office is not None and office.territory_id:
+            return set(db.scalars(select(Office.id).where(Office.territory_id == office.territory_id)))
+    return {person.office_id}
 
 
 def person_by_slug(db: Session, slug: str) -> Person | None:
@@ -142,3 +152,13 @@ def private_chats(db: Session, person: Person) -> list[tuple[str, str]]:
 def office_groups(db: Session, office_id: str, kind: str, platforms: set[str] | None = None) -> list[Group]:
     rows = db.scalars(select(Group).where(Group.office_id == office_id, Group.kind == kind).order_by(Group.id))
     return [g for g in rows if platforms is None or g.platform in platforms]
+
+
+def office_people(db: Session, office_id: str, role: str) -> list[Person]:
+    """Active, not erased roster entries of an office with that role."""
+    rows = db.scalars(
+        select(Person)
+        .where(Person.office_id == office_id, Person.role == role, Person.active.is_(True), Person.erased_at.is_(None))
+        .order_by(Person.id)
+    )
+    return list(rows)

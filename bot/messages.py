@@ -53,6 +53,7 @@ class Incoming:
     mentions_bot: bool = False
     via_button: bool = False
     message_id: str | None = None
+    bot_username: str = ""  # the adapter's own bot name: `/cmd@other_bot` is for another bot
     # What the platform can do for this message: show an answer to the speaker alone in the chat (a
     # Discord interaction), and leave a chat that is not served (Telegram can, a Discord bot cannot).
     hides_personal: bool = False

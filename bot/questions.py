@@ -11,8 +11,9 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
-from bot import clubs
-from bot.storage.tables import Office, Person, Question, QuestionEvent, Session, Vote
+from bot import clubs, inputs
+from bot.cells import neutralise
+from bot.storage.tables import Person, Question, QuestionEvent, Session, Vote
 
 Row = TypeVar("Row", Person, Session)
 
@@ -39,12 +40,21 @@ def event(db: Db, question: Question, now: datetime, action: str, actor: Person 
 
 
 def check_text(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
+    """A question as stored: cleaned by bot.inputs; blank-looking text is refused like empty text."""
+    if inputs.is_blank(inputs.strip_controls(text)):
         raise QuestionError("question.empty")
-    if len(text) > MAX_LENGTH:
-        raise QuestionError("question.too_long", limit=MAX_LENGTH, length=len(text))
-    return text
+    try:
+        return inputs.clean_text(text, max_length=MAX_LENGTH, what="question")
+    except inputs.InputError as exc:
+        if exc.key == "input.too_long":
+            raise QuestionError("question.too_long", limit=MAX_LENGTH, length=exc.kwargs["length"]) from exc
+        raise QuestionError(exc.key, **exc.kwargs) from exc
+
+
+def is_public(q: Question) -> bool:
+    """Asked with /question for the Klub's agenda. Everything else (what someone wrote to the bot and
+    the base could not answer) stays between them and the office: never shown in a group."""
+    return q.source == "advance"
 
 
 def create(
@@ -131,9 +141,10 @@ def similar_open(db: Db, faq_similarity: object, q: Question, limit: int = 1) ->
     return [o for _, o in scored[:limit]]
 
 
-def can_change(q: Question, person: Person, now: datetime, db: Db) -> None:
-    """The asker may edit or withdraw until the session starts."""
-    if q.person_id != person.id:
+def can_change(q: Question, person: Person, now: datetime, db: Db, since: datetime | None = None) -> None:
+    """The asker may edit or withdraw until the session starts — from the account that asked it: an
+    account linked later (`since`) to the same roster entry does not inherit older questions."""
+    if q.person_id != person.id or (since is not None and q.created_at < since):
         raise QuestionError("question.not_yours", number=q.id)
     if q.status not in ("open",):
         raise QuestionError("question.closed", number=q.id)
@@ -185,7 +196,7 @@ def set_status(
 ) -> None:
     q.status, q.updated_at = status, now
     if note is not None:
-        q.answer_note = note
+        q.answer_note = note or None  # an emptied note clears the old one
     if reason is not None:
         q.dismiss_reason = reason
     event(db, q, now, status, actor, note or reason or "")
@@ -292,31 +303,15 @@ def search(db: Db, flt: LogFilter) -> list[Question]:
     """Every matching question, oldest first (the exports' order)."""
     rows = list(db.scalars(_filtered(flt).order_by(Question.created_at, Question.id)))
     if flt.text:
-        needle = flt.text.casefold()
-        rows = [q for q in rows if needle in q.text.casefold()]
+        from bot.search import matching_ids  # accents and case folded, names and notes searched too
+
+        wanted = set(matching_ids(db, flt))
+        rows = [q for q in rows if q.id in wanted]
     return rows
 
 
-def search_page(db: Db, flt: LogFilter, page: int, size: int) -> tuple[list[Question], int, int]:
-    """One page of the log, newest first: (questions, total, page actually shown — the last one if past it).
-
-    Without a text filter the database counts and pages; the text filter stays in Python, where casefold
-    treats « É » and « é » alike on SQLite as on PostgreSQL."""
-    if flt.text:
-        everything = search(db, flt)
-        everything.reverse()
-        total = len(everything)
-        page = min(page, max(1, -(-total // size)))
-        return everything[(page - 1) * size : page * size], total, page
-    total = count(db, flt)
-    page = min(page, max(1, -(-total // size)))
-    newest = _filtered(flt).order_by(Question.created_at.desc(), Question.id.desc())
-    newest = newest.offset((page - 1) * size).limit(size)
-    return list(db.scalars(newest)), total, page
-
-
 def count(db: Db, flt: LogFilter) -> int:
-    """How many questions match, counted by the database (no text filter)."""
+    """How many questions match, counted by the database (no text filter: see bot.search)."""
     assert not flt.text, "the text filter is applied in Python: use search()"
     return db.scalar(select(func.count()).select_from(_filtered(flt).subquery())) or 0
 
@@ -387,7 +382,7 @@ def to_csv(table: list[list[str]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(table)
+    writer.writerows([neutralise(cell) for cell in row] for row in table)
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -403,11 +398,16 @@ def to_xlsx(table: list[list[str]]) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in table:
-        values: list[object] = list(row)
+        values: list[object] = [neutralise(cell) for cell in row]
         values[0] = int(row[0])
         values[10] = int(row[10])
         values[13] = float(row[13].replace(",", ".")) if row[13] else None
         ws.append(values)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str):
+                # Text, whatever it looks like: openpyxl would otherwise store "=…" as a formula.
+                cell.data_type = "s"
+                cell.quotePrefix = cell.value.startswith("'")
     ws.freeze_panes = "A2"
     for column, width in zip("ABCDEFGHIJKLMN", (6, 17, 18, 20, 24, 12, 60, 20, 20, 11, 7, 40, 28, 7), strict=True):
         ws.column_dimensions[column].width = width
@@ -418,8 +418,7 @@ def to_xlsx(table: list[list[str]]) -> bytes:
 
 def offices_of(db: Db, person: Person) -> set[str]:
     """What a staff member may see: their office, or every office of their territory for a coordinator."""
-    if person.role == "admin":
-        office = db.get(Office, person.office_id)
-        if office is not None and office.territory_id:
-            return set(db.scalars(select(Office.id).where(Office.territory_id == office.territory_id)))
-    return {person.office_id}
+    from bot import membership
+    from bot.roles import Role
+
+    return membership.offices_in_reach(db, person, Role.parse(person.role))

@@ -51,8 +51,16 @@ class TimeInputError(ValueError):
         self.kwargs = kwargs
 
 
-_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$")
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$|^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2})\s*[h:]\s*(\d{2})?$", re.ASCII)
+
+
+# Dates anyone may enter (filters, series starts): beyond them a typo, and past year 9999 an overflow.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def in_range(day: date) -> bool:
+    return MIN_YEAR <= day.year <= MAX_YEAR
 
 
 def parse_date(text: str) -> date:
@@ -60,6 +68,9 @@ def parse_date(text: str) -> date:
     if not m:
         raise TimeInputError("time.bad_date", text=text)
     year, month, day = (int(m[1]), int(m[2]), int(m[3])) if m[1] else (int(m[6]), int(m[5]), int(m[4]))
+    if not 2000 <= year <= 2100:
+        # Beyond these years the calendar arithmetic (UTC, DST, iCalendar) is not worth the risk.
+        raise TimeInputError("input.day_range", low="2000-01-01", high="2100-12-31")
     try:
         return date(year, month, day)
     except ValueError as exc:
@@ -93,15 +104,24 @@ def parse_local(date_text: str, time_text: str, zone: ZoneInfo) -> datetime:
     return localize(datetime.combine(parse_date(date_text), parse_time(time_text)), zone)
 
 
+def to_local(when: datetime, zone: ZoneInfo) -> datetime:
+    """The moment on the office's clock; at the very end of the calendar (year 9999 in UTC, year 10000
+    in Paris) it stays in UTC rather than overflow, so a stray far date never breaks a page or a list."""
+    try:
+        return when.astimezone(zone)
+    except OverflowError:
+        return when
+
+
 def fmt_time(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
-    local = when.astimezone(zone)
+    local = to_local(when, zone)
     if lang == "en":
         return local.strftime("%H:%M")
     return f"{local.hour}h{local.minute:02d}"
 
 
 def fmt_day(when: datetime, zone: ZoneInfo, lang: str = "fr") -> str:
-    local = when.astimezone(zone)
+    local = to_local(when, zone)
     lang = lang if lang in DAYS else "fr"
     day, month = DAYS[lang][local.weekday()], MONTHS[lang][local.month - 1]
     if lang == "en":

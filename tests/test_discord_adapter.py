@@ -152,7 +152,7 @@ async def test_slash_aide_is_answered_through_the_interaction_callback(
     assert callback.json["type"] == 5 and flags(callback) & EPHEMERAL  # deferred: « Klub réfléchit… »
     (answer,) = await fake.wait_shown(event)
     assert answer.call.method == "PATCH"  # the placeholder becomes the answer
-    assert "/inviter" in answer.text and "**" in answer.text and "<b>" not in answer.text
+    assert "/inscrits" in answer.text and "**" in answer.text and "<b>" not in answer.text
     assert answer.call.json["allowed_mentions"] == {"parse": []}
     assert answer.ephemeral  # the list of commands is for the speaker
 
@@ -172,7 +172,7 @@ async def test_private_reply_is_ephemeral_and_later_replies_are_followups(
     fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
 ) -> None:
     event = fake.interaction(
-        user_id=JULIEN, channel_id=EQUIPE, command="inviter", options={"personne": "gite-du-moulin"}
+        user_id=CAMILLE, channel_id=EQUIPE, command="inviter", options={"personne": "gite-du-moulin"}
     )
     await fake.push("INTERACTION_CREATE", event)
     shown = await fake.wait_shown(event, count=2)
@@ -207,7 +207,7 @@ async def test_direct_message_is_free_text_answered_in_dm(fake: FakeDiscord, ada
     assert str(dm.json["recipient_id"]) == str(JULIEN)
     channel = fake.dm_channels[str(JULIEN)]
     (sent,) = await fake.wait_for("POST", f"/channels/{channel}/messages")
-    assert "/inviter" in content(sent)
+    assert "/inscrits" in content(sent)
 
 
 async def test_buttons_carry_the_command_and_a_press_runs_it(
@@ -224,7 +224,7 @@ async def test_buttons_carry_the_command_and_a_press_runs_it(
     event = fake.interaction(user_id=JULIEN, channel_id=EQUIPE, custom_id="/aide")
     await fake.push("INTERACTION_CREATE", event)
     (answer,) = await fake.wait_shown(event)
-    assert "/inviter" in answer.text and answer.ephemeral
+    assert "/inscrits" in answer.text and answer.ephemeral
 
 
 async def test_outbox_message_is_delivered_and_acked_once(
@@ -645,6 +645,7 @@ async def test_klub_person_revoke_removes_discord_roles_without_the_gateway(
         if person["id"] == "julien-accueil":
             person["identities"] = [f"discord:{JULIEN}"]
     raw["adapters"]["discord"] = {"enabled": True, "guild_ids": [str(GUILD_ID)]}
+    raw["faq"]["bases"] = [str(ROOT / "faq")]
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("DISCORD_BOT_TOKEN", TOKEN)

@@ -97,8 +97,7 @@ def test_ask_explains_an_abstention(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ask_greeting_only(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "faq", "ask", "--base", BASE, "bonjour 🙂")
     assert code == 0
-    assert "Décision : abstention" in out
-    assert "aucun" in out
+    assert "Décision : pas une question (une salutation) : réponse aimable, sans tutoriel" in out
 
 
 def test_ask_close_call(capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,6 +113,15 @@ def test_ask_json_single(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert data["question"] == "wifi pour les clients"
     assert data["match"] == "wifi-invites"
+
+
+def test_ask_explains_small_talk_english_and_the_sentences_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "faq", "ask", "--base", BASE, "merci beaucoup !")
+    assert "pas une question (un remerciement)" in out
+    _, out, _ = run(capsys, "faq", "ask", "--base", BASE, "how do I create a facebook page?")
+    assert "Langue : anglais" in out and "facebook-creer-page" in out
+    _, out, _ = run(capsys, "faq", "ask", "--base", BASE, "Bonjour ! On a un gîte. Comment créer une page facebook ?")
+    assert "Phrases retenues : Comment créer une page facebook ?" in out
 
 
 def test_ask_batch_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,7 +143,7 @@ def test_ask_batch_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert [r["question"] for r in rows] == questions
     assert set(rows[0]) == {"question", "match", "score", "candidates"}
     assert rows[0]["match"] == "wifi-invites"
-    assert rows[1]["match"] is None
+    assert rows[1] == {"question": "bonjour", "match": None, "score": 0.0, "candidates": []}  # small talk
     assert rows[2] == {"question": "", "match": None, "score": 0.0, "candidates": []}
     assert rows[3]["match"] == "instagram-compte-pro"
     assert rows[4]["match"] is None
@@ -221,8 +229,8 @@ def test_eval_prints_the_three_figures(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_eval_threshold_changes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = tmp_path / "cases.yml"
-    cases.write_text("cases:\n  - {q: 'wifi pour les clients', expect: wifi-invites}\n", encoding="utf-8")
-    code, out, _ = run(capsys, "faq", "eval", "--base", BASE, "--cases", str(cases), "--threshold", "0.99")
+    cases.write_text("cases:\n  - {q: 'partager le wifi avec des clients ?', expect: wifi-invites}\n", encoding="utf-8")
+    code, out, _ = run(capsys, "faq", "eval", "--base", BASE, "--cases", str(cases), "--threshold", "1")
     assert code == 0
     assert "Top-1 dans la base : 1,000 (1/1)" in out  # top-1 ignores abstention
     assert "Exactitude globale : 0,000 (0/1)" in out

@@ -19,15 +19,13 @@ from tests.faq_holdout.report import split
 HOLDOUT = Path(__file__).parent / "faq_holdout" / "cases.yml"
 REAL_FAQ = Path(__file__).resolve().parent.parent / "faq"
 
-# half -> (overall accuracy, out-of-scope rejection, in-scope top-1); reached: A 0.891/0.619/0.954,
-# B 0.815/0.600/0.898, all 0.857/0.610/0.929.
-# 2026-12 (issue #14): the base grew from 127 to 178 entries, and the nine near misses it now answers moved to
-# cases_2026_12.yml. B's in-scope top-1 went from 0.920 to 0.898 (79 of 88: two cases now lose to a new
-# neighbour, B is not tuned on), so its floor and the overall one were re-based a little below the new figures.
+# half -> (overall accuracy, out-of-scope rejection, in-scope top-1). Reached with the fused engine (lexical +
+# e5, logistic decision fitted on the dev set and half A): A 0.887/0.640/0.954, B 0.885/0.720/0.955,
+# all 0.886/0.680/0.954 (before: A 0.895/0.640/0.963, B 0.814/0.560/0.920). Half A is now a tuning set, B is not.
 FLOORS = {
-    "A": (0.88, 0.60, 0.94),
-    "B": (0.79, 0.52, 0.89),
-    "all": (0.84, 0.56, 0.92),
+    "A": (0.86, 0.60, 0.93),
+    "B": (0.86, 0.66, 0.93),
+    "all": (0.86, 0.63, 0.93),
 }
 
 
@@ -56,6 +54,41 @@ def test_holdout_floors(outcomes: dict[str, list[Outcome]], half: str) -> None:
     overall, rejection, top1 = FLOORS[half]
     summary = (
         f"{half}: overall {figures.accuracy:.3f}, rejection {figures.rejection_rate:.3f}, top-1 {figures.top1_rate:.3f}"
+    )
+    assert figures.accuracy >= overall, summary
+    assert figures.rejection_rate >= rejection, summary
+    assert figures.top1_rate >= top1, summary
+
+
+# Sets never tuned on (bench/faq_sets.py): the fresh questions on faq/ and another office's base with its own
+# questions. Reached: fresh 0.916 (top-1 0.937, rejection 0.844), Jura 0.933 (0.987, 0.881).
+UNSEEN_FLOORS = {
+    # On the 178-entry base of December 2026 the fresh set scores 0.888 / rejection 0.719: several of its
+    # null cases (TikTok, YouTube, LinkedIn…) now have a tutorial, so their labels are stale, not the engine.
+    # TO DO: relabel those cases against the new entries, then raise this floor back.
+    "fresh": (0.88, 0.70, 0.91),
+    "jura": (0.91, 0.83, 0.96),
+}
+JURA = Path(__file__).parent / "faq_crossbase" / "jura"
+UNSEEN = {
+    "fresh": (REAL_FAQ, Path(__file__).parent / "faq_holdout" / "fresh.yml"),
+    "jura": (JURA / "base", JURA / "cases.yml"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSEEN))
+def test_unseen_sets_floors(name: str) -> None:
+    base, cases = UNSEEN[name]
+    matcher = Matcher(load_base([base]))
+
+    def best_of(question: str) -> tuple[str | None, float]:
+        best = matcher.match(question).best
+        return (best.entry.id, best.score) if best is not None else (None, 0.0)
+
+    figures = score(run_cases(load_cases(cases), best_of), DEFAULT_THRESHOLD)
+    overall, rejection, top1 = UNSEEN_FLOORS[name]
+    summary = (
+        f"{name}: overall {figures.accuracy:.3f}, rejection {figures.rejection_rate:.3f}, top-1 {figures.top1_rate:.3f}"
     )
     assert figures.accuracy >= overall, summary
     assert figures.rejection_rate >= rejection, summary

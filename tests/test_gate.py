@@ -39,6 +39,24 @@ def private_as(app: App, user: str, text: str, platform: str = "console") -> lis
     return app.core.handle(incoming)
 
 
+def new_person(app: App, slug: str = "nouvelle-recrue", role: str = "provider", language: str | None = None) -> str:
+    """A roster entry with no account yet (the seeded ones all have a console account)."""
+    with app.sessions.begin() as db:
+        db.add(
+            Person(
+                slug=slug,
+                name="Nina Recrue",
+                business="Chambres du Pont",
+                office_id="ot-trois-vallees",
+                role=role,
+                language=language,
+                active=True,
+                created_at=app.clock.now(),
+            )
+        )
+    return slug
+
+
 def audit_actions(app: App) -> list[str]:
     with app.sessions() as db:
         return [row.action for row in db.scalars(select(AuditLog).order_by(AuditLog.id))]
@@ -74,30 +92,34 @@ def test_inviter_in_equipe_sends_the_code_in_private_and_stores_only_a_hash(app:
     assert audit_actions(app) == ["invite.create"]
 
 
-def test_inviter_is_for_staff_and_not_in_front_of_providers(app: App) -> None:
+def test_inviter_is_for_the_ant_and_not_in_front_of_providers(app: App) -> None:
     assert "réservée au rôle" in plain(say(app, "gite-du-moulin", "/inviter camping-les-pins"))
-    assert "pas devant les prestataires" in plain(say(app, "julien-accueil", "/inviter x", chat="prestataires"))
-    assert "Je ne trouve personne" in plain(say(app, "julien-accueil", "/inviter personne-inconnue", chat="equipe"))
-    assert "autre office" in plain(say(app, "camille-ant", "/inviter ferme-du-plateau", chat="equipe"))
+    assert "réservée au rôle" in plain(say(app, "julien-accueil", "/inviter camping-les-pins", chat="equipe"))
+    assert "pas devant les prestataires" in plain(say(app, "camille-ant", "/inviter x", chat="prestataires"))
+    assert "Je ne trouve personne" in plain(say(app, "camille-ant", "/inviter personne-inconnue", chat="equipe"))
+    # Another office's person is « not found »: the refusal names nobody.
+    other = plain(say(app, "camille-ant", "/inviter ferme-du-plateau", chat="equipe"))
+    assert "Je ne trouve personne" in other and "Paul" not in other
     assert "Précisez la personne" in plain(say(app, "camille-ant", "/inviter", chat="equipe"))
     assert "entre 1 et 30 jours" in plain(say(app, "camille-ant", "/inviter gite-du-moulin 90j", chat="equipe"))
-    # In private, staff get the code directly.
-    replies = say(app, "julien-accueil", "/inviter camping-les-pins 14j")
+    assert "entre 1 et 30 jours" in plain(say(app, "camille-ant", "/inviter gite-du-moulin 9999999999j"))
+    # In private, the ANT gets the code directly.
+    replies = say(app, "camille-ant", "/inviter camping-les-pins 14j")
     assert len(replies) == 1 and isinstance(replies[0], GateReply) and replies[0].invite_code
 
 
 def test_a_code_links_the_account_once(app: App) -> None:
-    code = invite_code(app)
+    code = invite_code(app, slug=new_person(app))
     text = plain(private_as(app, "nouveau-compte", f"/start {gate.format_code(code).lower()}"))
-    assert "C'est fait, Marie" in text
+    assert "C'est fait, Nina" in text
     with app.sessions() as db:
         member = membership.resolve(db, "console", "nouveau-compte", app.clock.now())
-        assert member.person is not None and member.person.slug == "gite-du-moulin"
+        assert member.person is not None and member.person.slug == "nouvelle-recrue"
         invite = db.scalars(select(Invite)).one()
         assert invite.used_at is not None and invite.used_by == "console:nouveau-compte"
     assert audit_actions(app) == ["invite.create", "invite.redeem"]
     # The newly linked account is a member now.
-    assert "Bonjour Marie" in plain(private_as(app, "nouveau-compte", "/start"))
+    assert "Bonjour Nina" in plain(private_as(app, "nouveau-compte", "/start"))
     # Opening the same link again from the same account is harmless; from another account it is refused.
     assert "C'est fait" in plain(private_as(app, "nouveau-compte", f"/start {code}"))
     reused = plain(private_as(app, "autre-compte", f"/start {code}"))
@@ -131,13 +153,13 @@ def test_expired_and_unknown_codes_change_nothing(app: App, clock: ManualClock) 
 
 
 def test_a_code_is_sent_in_private_only(app: App) -> None:
-    code = invite_code(app)
+    code = invite_code(app, slug=new_person(app))
     assert "en message privé" in plain(say(app, "camping-les-pins", f"/start {code}", chat="prestataires"))
     assert "C'est fait" in plain(private_as(app, "nouveau", f"/start {code}"))  # still valid
 
 
 def test_failed_codes_are_rate_limited_per_account(app: App, clock: ManualClock) -> None:
-    code = invite_code(app)
+    code = invite_code(app, slug=new_person(app))
     for i in range(gate.MAX_FAILURES):
         clock.advance(timedelta(minutes=1))
         assert "n'existe pas" in plain(private_as(app, "devin", f"/start ZZZZZZZZZZZ{i + 2}"))
@@ -183,7 +205,7 @@ def tg_app(tg_config: Config, clock: ManualClock, database_url: str) -> Iterator
 
 def test_join_links_follow_the_role(tg_app: App) -> None:
     provider_code = invite_code(tg_app, slug="gite-du-moulin")
-    staff_code = invite_code(tg_app, slug="julien-accueil")
+    staff_code = invite_code(tg_app, slug=new_person(tg_app, slug="nouvel-agent", role="staff"))
     (reply,) = private_as(tg_app, "2001", f"/start {provider_code}", platform="telegram")
     assert isinstance(reply, GateReply)
     assert [(j.platform, j.chat_id) for j in reply.join_links] == [("telegram", PRESTA_TG)]
@@ -193,7 +215,7 @@ def test_join_links_follow_the_role(tg_app: App) -> None:
     assert isinstance(reply, GateReply)
     assert [j.chat_id for j in reply.join_links] == [PRESTA_TG, EQUIPE_TG]
     # On the console there is no group to join by link.
-    code = invite_code(tg_app, slug="hotel-du-lac")
+    code = invite_code(tg_app, slug=new_person(tg_app, language="en"))
     (reply,) = private_as(tg_app, "console-user", f"/start {code}")
     assert isinstance(reply, GateReply) and reply.join_links == ()
     assert "Welcome to Klub" in reply.text  # Sophie reads English
@@ -267,7 +289,7 @@ def test_retirer_revokes_everywhere(tg_app: App) -> None:
     assert "a expiré" in plain(private_as(tg_app, "2001", f"/start {spare}", platform="telegram"))
     assert audit_actions(tg_app)[-2:] == ["person.revoke", "join.decline"]
     # Only the ANT can bring them back, with a new invitation; redeeming it restores access.
-    assert "seul l'animateur" in plain(say(tg_app, "julien-accueil", "/inviter gite-du-moulin", chat="equipe"))
+    assert "réservée au rôle" in plain(say(tg_app, "julien-accueil", "/inviter gite-du-moulin", chat="equipe"))
     again = invite_code(tg_app, slug="gite-du-moulin")
     (reply,) = private_as(tg_app, "2001", f"/start {again}", platform="telegram")
     assert isinstance(reply, GateReply) and reply.join_links

@@ -42,7 +42,16 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def web_config(config: Config, base_url: str, faq_dir: Path) -> Config:
-    """The example config with the dashboard on, and a throw-away tutorial folder for drafts."""
+    """The example config with the dashboard on, and a throw-away tutorial folder for drafts.
+
+    The folder holds one unrelated tutorial: a base must load for Klub to start, and this one answers none
+    of the questions the tests ask."""
+    faq_dir.mkdir(parents=True, exist_ok=True)
+    (faq_dir / "essai.yml").write_text(
+        "theme: Essai\nentries:\n  - id: essai-tracteur\n    question: Comment réparer un tracteur à vapeur ?\n"
+        "    answer: Demandez au musée.\n",
+        encoding="utf-8",
+    )
     return config.model_copy(
         update={
             "web": WebConfig(enabled=True, base_url=base_url),
@@ -413,7 +422,7 @@ def test_filters(wapp: App, client: TestClient) -> None:
         mine[k] for k in ("avis", "insta", "fiche", "qr", "spam")
     }
     bad = client.get("/questions?from=2026-13-45&status=inventé&session=99999")
-    assert bad.status_code == 200
+    assert bad.status_code == 400  # refused filters: said on the page, which still shows
     assert "2026-13-45" in bad.text and "non reconnue" in bad.text and "inventé" in bad.text
     assert _numbers(bad.text) == set(mine.values())  # bad values are ignored, not guessed
     escaped = client.get("/questions?q=<script>alert(1)</script>")
@@ -432,7 +441,7 @@ def test_a_long_log_is_paged_and_the_pages_keep_the_filters(wapp: App, client: T
                             created_at=when, updated_at=when))  # fmt: skip
     log_in(client, wapp, "julien-accueil")
     first = client.get("/questions?q=facebook")
-    assert "125 question(s) — de la 1e à la 100e" in first.text and "Page 1 sur 2" in first.text
+    assert "125 questions — de la 1e à la 100e" in first.text and "Page 1 sur 2" in first.text
     assert len(_numbers(first.text)) == 100 and "Plus récentes" not in first.text
     older = re.search(r'href="([^"]+)" rel="next"', first.text)
     assert older is not None and older.group(1) == "/questions?q=facebook&amp;page=2"
@@ -575,7 +584,11 @@ def test_ics_feed_with_an_unguessable_office_token(wapp: App, client: TestClient
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     assert feed.text.startswith("BEGIN:VCALENDAR") and "SUMMARY:Klub numérique" in feed.text
     assert "set-cookie" not in feed.headers
-    client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf})
+    assert f'href="webcal://testserver/ics/{token}.ics"' in page.text and "Copier le lien" in page.text
+    unconfirmed = client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf})
+    assert unconfirmed.status_code == 400 and "Confirmation nécessaire" in unconfirmed.text
+    assert new_client(wapp).get(f"/ics/{token}.ics").status_code == 200  # not confirmed: nothing changed
+    client.post(f"/offices/{OFFICE}/calendar", data={"csrf": csrf, "confirm": "yes"})
     assert new_client(wapp).get(f"/ics/{token}.ics").status_code == 404  # renewed: the old link is dead
     assert count(wapp, AuditLog, AuditLog.action == "calendar.link") == 2
 
@@ -590,7 +603,7 @@ def test_overview_charts_are_accessible_svg(wapp: App, client: TestClient) -> No
     assert home.status_code == 200
     assert home.text.count('<svg class="chart"') == 4 and home.text.count('role="img"') == 4
     assert '<title id="c-months-t">Questions par mois</title>' in home.text
-    assert "nov. : 3" in home.text  # the figures are in the description too
+    assert "nov. 26 : 3" in home.text and "déc. 25 : 0" in home.text  # the figures, with their year, in the description
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in home.text
     assert "Répondues au Klub" in home.text and "Inscrits" in home.text
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -102,6 +103,28 @@ def _fits(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def _too_wide(page: Page) -> list[str]:
+    """What sticks out on the right, to name it when a page does not fit."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+                 .slice(0, 5).map(el => el.outerHTML.slice(0, 100))"""
+        )
+    )
+
+
+def _small_links(page: Page) -> list[str]:
+    """Links in the page's content a finger cannot hit: under 32 px high."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('main a')]
+                 .filter(a => a.offsetParent !== null && a.getBoundingClientRect().height < 32)
+                 .map(a => a.outerHTML.slice(0, 120))"""
+        )
+    )
+
+
 def _labelled(page: Page) -> list[str]:
     """Form controls without a label (screen readers would announce them as « edit text »)."""
     return list(
@@ -126,7 +149,7 @@ def test_log_in_filter_change_a_status_and_download_the_exports(
     page.get_by_label("Statut").select_option(label="Ouverte")
     page.get_by_label("Texte").fill("facebook")
     page.get_by_role("button", name="Filtrer").click()
-    expect(page.get_by_role("status").first).to_have_text("2 question(s)")
+    expect(page.get_by_role("status").first).to_have_text("2 questions")
     rows = page.locator("table.log tbody tr")
     expect(rows).to_have_count(2)
 
@@ -188,12 +211,19 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
             ("09-seance-a-venir", f"/sessions/{ids['next_session']}"),
             ("10-autre-office", f"/questions/{ids['other']}"),
             ("11-introuvable", "/nulle-part"),
+            ("16-agenda-en-direct", f"/sessions/{ids['next_session']}/live"),
+            ("17-compte-rendu", f"/sessions/{ids['past_session']}/report"),
+            ("18-tutoriel-formulaire", f"/questions/{ids['newsletter']}/tutorial"),
+            ("19-tutoriels", "/tutorials"),
+            ("20-recherche-votes", "/questions?q=gite&sort=votes"),
         ]
         for name, path in pages:
             response = page.goto(base + path)
             assert response is not None and response.status in (200, 403, 404), path
-            assert _fits(page), f"{label} {path} : la page déborde de l'écran"
+            assert _fits(page), f"{label} {path} : la page déborde de l'écran {_too_wide(page)}"
             assert not _labelled(page), f"{label} {path} : champs sans étiquette {_labelled(page)}"
+            if viewport is PHONE:
+                assert not _small_links(page), f"{path} : liens de moins de 32 px {_small_links(page)}"
             _shot(page, f"{label}-{name}")
         page.goto(f"{base}/questions/{ids['newsletter']}")
         page.get_by_role("button", name="Créer un tutoriel").click()
@@ -206,8 +236,11 @@ def test_every_page_desktop_and_phone(browser: Browser, served: tuple[App, str],
         if label == "bureau":  # created once; the phone pass shows the existing link
             page.get_by_role("button", name="Créer le lien d'abonnement").click()
         expect(page.get_by_label("Lien d'abonnement (iCalendar)")).to_have_value(f"{base}/ics/{_ics_token(app)}.ics")
+        expect(page.get_by_role("button", name="Copier le lien")).to_be_visible()
+        webcal = f"webcal://{base.split('://', 1)[1]}/ics/{_ics_token(app)}.ics"
+        expect(page.get_by_role("link", name=re.compile("agenda de cet appareil"))).to_have_attribute("href", webcal)
         _shot(page, f"{label}-13-calendrier")
-        page.get_by_role("button", name="Se déconnecter").click()
+        page.get_by_role("button", name="Se déconnecter", exact=True).click()
         expect(page.get_by_role("status").first).to_contain_text("déconnecté")
         _shot(page, f"{label}-14-deconnexion")
         page.goto(f"{base}/questions?office={OTHER}")
@@ -244,4 +277,9 @@ def test_expired_link_and_attendance_in_the_browser(
     expect(page.get_by_role("status").first).to_contain_text("présences sont enregistrées")
     expect(page.get_by_label("Marie Dupont")).to_be_checked()
     expect(page.get_by_label("Thomas Bernard")).not_to_be_checked()
+    page.get_by_role("button", name="Tout cocher").click()  # ticks the rest, then the form is saved as usual
+    for name in ("Marie Dupont", "Thomas Bernard", "Léa Moreau", "Karim Haddad"):
+        expect(page.get_by_label(name)).to_be_checked()
+    page.get_by_role("button", name="Enregistrer les présences").click()
+    expect(page.get_by_label("Thomas Bernard")).to_be_checked()
     page.context.close()

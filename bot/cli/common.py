@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from bot.config import Config, ConfigError, default_config_path, load_config
@@ -24,6 +23,30 @@ def load(args: argparse.Namespace) -> Config:
         raise CliError(str(exc)) from exc
 
 
-def redact(url: str) -> str:
-    """Database URLs may carry a password: never print it."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+def check_output(target: str) -> Path:
+    """Refuse an output path that cannot be written, before any work or audit entry is done."""
+    path = Path(target)
+    if path.is_dir():
+        raise CliError(f"{path} : c'est un dossier, attendu un nom de fichier (-o dossier/fichier.csv)")
+    if not path.parent.is_dir():
+        raise CliError(f"{path} : le dossier {path.parent} n'existe pas")
+    return path
+
+
+def write_output(target: str, data: bytes) -> Path:
+    path = check_output(target)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"{path} : écriture impossible ({exc.strerror or exc})") from exc
+    return path
+
+
+def check_web_secret(config: Config) -> None:
+    """Before anything starts: the dashboard's signing secret is required behind https, and long enough."""
+    from bot.web.auth import SecretError, secret_from
+
+    try:
+        secret_from(config.web)
+    except SecretError as exc:
+        raise CliError(str(exc)) from exc

@@ -29,12 +29,18 @@ def run(args: argparse.Namespace) -> int:
     if args.script:
         try:
             script = Path(args.script).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CliError(
+                f"{args.script} : le fichier doit être encodé en UTF-8 (octet illisible en position {exc.start})"
+            ) from exc
         except OSError as exc:
             raise CliError(f"{args.script} : lecture impossible ({exc.strerror})") from exc
+        # A bad line is a bad file: exit code 2, like every other refused input.
         if args.db:
-            return play_script(config, args.db, script, stdout_writer)
+            return 2 if play_script(config, args.db, script, stdout_writer, args.script) else 0
         with tempfile.TemporaryDirectory(prefix="klub-") as tmp:
-            return play_script(config, f"sqlite:///{os.path.join(tmp, 'transcript.db')}", script, stdout_writer)
+            url = f"sqlite:///{os.path.join(tmp, 'transcript.db')}"
+            return 2 if play_script(config, url, script, stdout_writer, args.script) else 0
 
     runner = ConsoleRunner(
         config, args.db or config.database.url, stdout_writer, clock=ManualClock(SystemClock().now()), echo=False

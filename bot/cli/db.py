@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import load, redact
+from bot.cli.common import load
 from bot.storage import db as storage
+from bot.storage.db import redact
 
 
 def register(sub: Any) -> None:

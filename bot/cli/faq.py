@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.argfr import bounded_int
 from bot.cli.common import CliError
 from bot.faq.evaluate import CasesError, load_cases, run_cases, score
 from bot.faq.loader import Base, inspect_base
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
     evaluate.set_defaults(func=cmd_eval)
 
     draft = commands.add_parser("draft", help="préparer un tutoriel à partir d'une question du journal")
-    draft.add_argument("--from-question", type=int, required=True, metavar="N", help="numéro de la question")
+    draft.add_argument("--from-question", type=bounded_int(1), required=True, metavar="N", help="numéro de la question")
     draft.add_argument("--dir", help="dossier des brouillons (défaut : drafts/ dans le premier dossier de la base)")
     draft.set_defaults(func=cmd_draft)
 
@@ -172,6 +173,14 @@ def _explain(matcher: Matcher, result: MatchResult) -> None:
     print(f"Question : {result.query}")
     best = result.best
     limit = _fr(result.threshold)
+    if result.english:
+        print("Langue : anglais (le tutoriel, en français, sera précédé d'une ligne en anglais)")
+    if result.focus and result.focus != result.query.strip():
+        print(f"Phrases retenues : {result.focus}")
+    if result.kind != "question":
+        kinds = {"greeting": "une salutation", "thanks": "un remerciement", "chatter": "une banalité"}
+        print(f"Décision : pas une question ({kinds.get(result.kind, result.kind)}) : réponse aimable, sans tutoriel")
+        return
     if best is None:
         print(f"Décision : abstention, aucun tutoriel ne partage de mot utile avec la question (seuil {limit})")
     elif result.suggestions:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot import gate, membership
 from bot.bootstrap import App, bootstrap
+from bot.cli.argfr import bounded_int
 from bot.cli.common import CliError, load
 from bot.config import Config
 
@@ -19,7 +20,8 @@ def register(sub: Any) -> None:
     create = isub.add_parser("create", help="créer un code d'invitation à usage unique")
     create.add_argument("--office", required=True, help="identifiant de l'office")
     create.add_argument("--person", required=True, metavar="IDENTIFIANT", help="la personne de l'annuaire")
-    create.add_argument("--days", type=int, default=gate.DEFAULT_DAYS, help="durée de validité en jours (défaut : 7)")
+    days_type = bounded_int(1, gate.MAX_DAYS)
+    create.add_argument("--days", type=days_type, default=gate.DEFAULT_DAYS, help="validité en jours (défaut : 7)")
     create.add_argument("--db", help="URL de la base (défaut : celle de la configuration)")
     create.set_defaults(func=create_cmd)
 

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import audit, gate, membership, privacy
-from bot.cli.common import CliError, load
+from bot.cli.argfr import non_blank
+from bot.cli.common import CliError, load, write_output
 from bot.cli.invite import check_office, open_app
 from bot.config import SLUG
 from bot.handlers.clubs import tell_promoted
@@ -25,7 +26,7 @@ def register(sub: Any) -> None:
     add = psub.add_parser("add", help="ajouter une personne à l'annuaire")
     add.add_argument("slug", metavar="IDENTIFIANT", help="minuscules, chiffres, tirets (ex. gite-des-sources)")
     add.add_argument("--office", required=True)
-    add.add_argument("--name", required=True, help="prénom et nom")
+    add.add_argument("--name", required=True, type=non_blank, help="prénom et nom")
     add.add_argument("--role", default="provider", choices=ROLE_NAMES)
     add.add_argument("--business", default="", help="l'établissement")
     add.add_argument("--category", default="", help="hotel, camping, gite, restaurant, activite…")
@@ -178,8 +179,7 @@ def export_cmd(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(data + "\n")
+        write_output(args.output, (data + "\n").encode("utf-8"))
         print(f"Données de {args.slug} écrites dans {args.output}.")
     else:
         print(data)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot import audit, clubs, drafts, questions
 from bot.bootstrap import App, bootstrap
-from bot.cli.common import CliError, load
+from bot.cli.common import CliError, check_output, load, write_output
 from bot.clock import SystemClock
 from bot.faq.normalize import default_normalizer
 from bot.questions import LogFilter
-from bot.timefmt import TimeInputError, localize, parse_date
+from bot.timefmt import MAX_YEAR, MIN_YEAR, TimeInputError, in_range, localize, parse_date
 
 
 def register(sub: Any) -> None:
@@ -45,6 +44,10 @@ def _open(args: argparse.Namespace) -> tuple[App, LogFilter]:
         raise CliError(f"office « {args.office} » inconnu (offices : {', '.join(o.id for o in config.offices)})")
     app = bootstrap(config, clock=SystemClock(), database_url=args.db or config.database.url, platforms=())
     try:
+        for option, text in (("--from", args.start), ("--to", args.end)):
+            if text and not in_range(parse_date(text)):
+                app.close()
+                raise CliError(f"{option} : date hors limites « {text} » (années {MIN_YEAR} à {MAX_YEAR})")
         with app.sessions() as db:
             zone = clubs.zone_of(db, args.office)
         start = localize(datetime.combine(parse_date(args.start), datetime.min.time()), zone) if args.start else None
@@ -92,6 +95,9 @@ def list_questions(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    target = args.output or f"questions-{args.office}.{args.format}"
+    if target != "-":
+        check_output(target)
     app, flt = _open(args)
     try:
         with app.sessions.begin() as db:
@@ -107,11 +113,10 @@ def export(args: argparse.Namespace) -> int:
             )
     finally:
         app.close()
-    path = Path(args.output or f"questions-{args.office}.{args.format}")
-    if str(path) == "-":
+    if target == "-":
         sys.stdout.buffer.write(data)
         return 0
-    path.write_bytes(data)
+    path = write_output(target, data)
     print(f"{len(table)} question(s) exportée(s) dans {path}.")
     return 0
 

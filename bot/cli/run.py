@@ -8,7 +8,7 @@ import importlib
 import logging
 from typing import Any
 
-from bot.cli.common import load
+from bot.cli.common import check_web_secret, load
 
 
 def register(sub: Any) -> None:
@@ -19,6 +19,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load(args)
+    if config.web.enabled:
+        check_web_secret(config)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s : %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from bot.storage import db as storage

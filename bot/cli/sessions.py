@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from bot import audit, clubs, ics
 from bot.bootstrap import bootstrap
-from bot.cli.common import CliError, load
+from bot.cli.argfr import bounded_int, duration, non_blank
+from bot.cli.common import CliError, check_output, load, write_output
 from bot.clock import SystemClock
 from bot.clubs import ClubError, SessionSpec
-from bot.config import parse_duration
 from bot.i18n import t
 from bot.timefmt import TimeInputError, fmt_when, parse_date, parse_local, parse_time
 
@@ -32,17 +31,17 @@ def register(sub: Any) -> None:
     ls.set_defaults(func=list_sessions)
     cr = ssub.add_parser("create", help="programmer une séance ou une série")
     cr.add_argument("--office", required=True)
-    cr.add_argument("--title", required=True)
+    cr.add_argument("--title", required=True, type=non_blank)
     cr.add_argument("--kind", default="klub", choices=clubs.KINDS)
     cr.add_argument("--date", help="séance unique : AAAA-MM-JJ")
     cr.add_argument("--time", required=True, help="heure locale, 18:30")
     cr.add_argument("--rrule", help="série : règle RFC 5545, ex. FREQ=MONTHLY;BYDAY=1TH;BYMONTH=10,11,12,1,2,3,4")
     cr.add_argument("--start", help="série : première date possible, AAAA-MM-JJ (défaut : aujourd'hui)")
-    cr.add_argument("--duration", default="2h")
+    cr.add_argument("--duration", default="2h", type=duration, help="durée : 2h, 90min…")
     cr.add_argument("--location", default="")
     cr.add_argument("--video-url", default="")
-    cr.add_argument("--capacity", type=int)
-    cr.add_argument("--min-attendance", type=int)
+    cr.add_argument("--capacity", type=bounded_int(1, clubs.MAX_CAPACITY))
+    cr.add_argument("--min-attendance", type=bounded_int(0, clubs.MAX_CAPACITY))
     cr.add_argument("--audience", choices=clubs.AUDIENCES, default="prestataires", help="le groupe concerné")
     cr.set_defaults(func=create)
 
@@ -55,6 +54,8 @@ def _app(args: argparse.Namespace) -> Any:
 
 
 def export_ics(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output)
     app = _app(args)
     try:
         with app.sessions() as db:
@@ -62,7 +63,7 @@ def export_ics(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.output:
-        Path(args.output).write_bytes(data)
+        write_output(args.output, data)
         print(f"Calendrier écrit dans {args.output}.")
     else:
         sys.stdout.write(data.decode("utf-8"))
@@ -96,7 +97,7 @@ def create(args: argparse.Namespace) -> int:
                 spec = SessionSpec(
                     title=args.title,
                     kind=args.kind,
-                    duration_minutes=int(parse_duration(args.duration).total_seconds() // 60),
+                    duration_minutes=int(args.duration.total_seconds() // 60),
                     location=args.location,
                     video_url=args.video_url,
                     capacity=args.capacity,
@@ -123,7 +124,8 @@ def create(args: argparse.Namespace) -> int:
                 else:
                     raise CliError("précisez --date (séance unique) ou --rrule (série)")
             except (ClubError, TimeInputError) as exc:
-                raise CliError(t(app.config.language, exc.key, **exc.kwargs)) from exc
+                option = {"klub.bad_rrule": "--rrule : ", "klub.no_occurrence": "--rrule : "}.get(exc.key, "")
+                raise CliError(option + t(app.config.language, exc.key, **exc.kwargs)) from exc
             except ValueError as exc:
                 raise CliError(str(exc)) from exc
             audit.record(db, now, "session.create", actor_label="ligne de commande", office_id=args.office)

@@ -10,19 +10,23 @@ import signal
 from typing import Any
 
 from bot.bootstrap import App, bootstrap
-from bot.cli.common import load
+from bot.cli.argfr import bounded_int
+from bot.cli.common import check_web_secret, load
 from bot.clock import SystemClock
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("web", help="servir le tableau de bord web de l'office")
     parser.add_argument("--host", help="adresse d'écoute (défaut : web.host de la configuration)")
-    parser.add_argument("--port", type=int, help="port d'écoute (défaut : web.port de la configuration)")
+    parser.add_argument(
+        "--port", type=bounded_int(1, 65535), help="port d'écoute (défaut : web.port de la configuration)"
+    )
     parser.set_defaults(func=run_web)
 
 
 def run_web(args: argparse.Namespace) -> int:
     config = load(args)
+    check_web_secret(config)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s : %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = bootstrap(config, clock=SystemClock(), platforms=())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot import safe_yaml
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,17 @@ class CasesError(Exception):
 def load_cases(path: str | Path) -> list[Case]:
     file = Path(path)
     try:
-        data: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data: Any = safe_yaml.load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CasesError(f"{file} : fichier introuvable") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CasesError(f"{file} : lecture impossible ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise CasesError(f"{file} : YAML invalide ({exc})".replace("\n", " ")) from None
+    except IsADirectoryError:
+        raise CasesError(f"{file} : c'est un dossier, attendu un fichier YAML") from None
+    except UnicodeDecodeError:
+        raise CasesError(f"{file} : le fichier n'est pas en UTF-8") from None
+    except OSError as exc:
+        raise CasesError(f"{file} : lecture impossible ({exc.strerror or exc})") from None
+    except safe_yaml.YamlError as exc:
+        raise CasesError(f"{file} : {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise CasesError(f"{file} : attendu « cases: [{{q: …, expect: …}}, …] »")
     cases: list[Case] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from bot import safe_yaml
 
 ENTRY_FIELDS = ("id", "question", "alternatives", "answer", "links", "tags")
 # Optional fields we know about and accept silently (DESIGN.md welcomes extra fields).
@@ -85,24 +85,6 @@ class Report:
 # -- YAML ---------------------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that notes duplicate keys (PyYAML silently keeps the last one)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[str, int]] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
-                self.duplicates.append((str(key), key_node.start_mark.line + 1))
-            if isinstance(key, str | int | float | bool):
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 _UNREADABLE = object()
 
 
@@ -116,20 +98,12 @@ def _parse_yaml(path: Path, label: str, errors: list[str]) -> Any:
     except OSError as exc:
         errors.append(f"{label} : lecture impossible ({exc.strerror or exc})")
         return _UNREADABLE
-    loader = _StrictLoader(text)
     try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f", ligne {mark.line + 1}" if mark is not None else ""
-        errors.append(f"{label}{where} : YAML invalide ({exc.problem or exc})")
+        data, duplicates = safe_yaml.parse(text)
+    except safe_yaml.YamlError as exc:
+        errors.append(f"{label}, {exc}" if exc.line else f"{label} : {exc}")
         return _UNREADABLE
-    except yaml.YAMLError as exc:
-        errors.append(f"{label} : YAML invalide ({exc})")
-        return _UNREADABLE
-    finally:
-        loader.dispose()
-    for key, line in loader.duplicates:
+    for key, line in duplicates:
         errors.append(f"{label}, ligne {line} : clé « {key} » en double (la seconde écraserait la première)")
     return data
 
@@ -297,9 +271,7 @@ class _FileChecker:
         tags = self._texts(who, "tags", raw.get("tags"))
         links = self._links(who, raw.get("links"))
         related = raw.get("related")
-        if related is not None and not (
-            isinstance(related, list) and all(isinstance(r, str) for r in related)
-        ):
+        if related is not None and not (isinstance(related, list) and all(isinstance(r, str) for r in related)):
             self.warn(who, "related", f"attendu : une liste d'identifiants, trouvé : {_type_name(related)}")
         if entry_id is None or question is None or answer is None or len(self.errors) > errors_before:
             return

@@ -1,78 +1,60 @@
 """Find the tutorial that answers a provider's question, or abstain.
 
-The score of an entry is built from two coverage ratios, so it lies in [0, 1] and means the same on a
-40-entry base and on a 10,000-entry one:
+Three steps:
 
-- *query coverage*: the share of the question's meaningful words (weighted by rarity in the base and
-  by word class) that the entry contains, counting words of the question and alternatives fully, tags
-  and theme a little less, and the answer text much less;
-- *phrase coverage*: the share of the entry's best-matching question or alternative that the question
-  contains.
-
-Words the base has never seen count against every entry: a question about TikTok is not answered by the
-Instagram tutorial just because both say "créer un compte". Typos are repaired against the base's own
-vocabulary before scoring.
-
-An answer needs corroboration: when the question has several meaningful words and the entry shares only
-one of them, the score is damped (``SINGLE_WORD_FACTOR``). "Quel logiciel de caisse ?" is not answered by
-the Wi-Fi tutorial that happens to mention a till, nor "un live sur Instagram" by whichever Instagram
-tutorial ranks first: one shared word is a coincidence as often as an answer. A question of one
-meaningful word ("bitly ?") is not damped.
+1. *Read the message* (``message``): greetings, thanks and small talk get no tutorial at all; a long
+   message is matched on its question sentence(s); English is noticed.
+2. *Rank* the entries by a blend of the lexical score (``lexical``: shared meaningful words, typos
+   repaired, domain vocabulary) and the semantic similarity of multilingual e5 (``semantic``) between the
+   question and the entry's question and alternatives. Candidates come from both signals, so an English
+   question that shares no word with the French base still finds its tutorial.
+3. *Decide* with a small logistic model over answerability features: lexical score, semantic similarity,
+   margin to the runner-up, key-term coverage of the question by the entry, the share of the question the
+   base knows at all, closeness to small talk, English. Its coefficients are data
+   (``data/decision.yml``), fitted by cross-validation (``bench/faq_fit.py``); the score it gives is the
+   probability that the best entry is the right answer, so the threshold means the same on any base.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from rapidfuzz import fuzz, process
+import numpy as np
+import yaml
 
+from bot.faq.lexical import Lexical
 from bot.faq.loader import Base, Entry
+from bot.faq.message import QUESTION, Reading, read, smalltalk
 from bot.faq.normalize import Normalizer, default_normalizer
+from bot.faq.semantic import Embedder
 
-DEFAULT_THRESHOLD = 0.35
-
-# Where a word of the entry appears, and how much that says about the entry.
-FIELD_QUESTION = 1.0  # question and alternatives
-FIELD_TAGS = 0.8
-FIELD_THEME = 0.5
-FIELD_ANSWER = 0.4  # answer text and link titles
-
-# A word unknown to the base weighs this share of the rarest known word.
-UNKNOWN_FACTOR = 0.45
-# A platform name the base never mentions weighs this many times the rarest known word.
-UNKNOWN_ENTITY_FACTOR = 2.0
-# Blend of the two coverages.
-PHRASE_SHARE = 0.3
-# An entry sharing only one of the question's several meaningful (not light) words keeps this share of its score.
-SINGLE_WORD_FACTOR = 0.75
-
-# Typo repair: minimum similarity (0-100) to a word of the base; short words are left alone.
-FUZZY_CUTOFF = 82.0
-FUZZY_MIN_LEN = 4
-# Derivation: a stem that is a prefix of another ("ferm" / "fermetur") matches it at this confidence.
-DERIVED_CONFIDENCE = 0.7
-DERIVED_MIN_LEN = 4
-DERIVED_MAX_EXTRA = 5
+DECISION = Path(__file__).parent / "data" / "decision.yml"
+DEFAULT_THRESHOLD = 0.5
 
 # Ambiguity: the runner-up is within this distance of the best, and the best is at least this close to
 # the threshold (relative), so "Vouliez-vous dire… ?" makes sense.
-AMBIGUITY_MARGIN = 0.06
-SUGGEST_FLOOR = 0.75
+AMBIGUITY_MARGIN = 0.1
+SUGGEST_FLOOR = 0.7
+# ...and the question's words do not separate them either: their lexical scores are this close. Probabilities
+# of two good neighbours both saturate near 1; the words still tell « créer une page » from « profil ou page ».
+LEXICAL_TIE = 0.05
 
-MAX_CHARS = 2000  # a 10,000-character message is cut: the question is rarely in the tail of a wall of text
-MAX_TOKENS = 60
 MAX_CANDIDATES = 5
-RERANK = 30
+SEMANTIC_CANDIDATES = 10
+FEATURES = (
+    "lexical", "semantic", "passage", "margin", "semantic_margin", "coverage", "semantic_coverage", "known",
+    "missing", "chat", "english", "english_semantic",
+)
 
 
 @dataclass(frozen=True)
 class Candidate:
     entry: Entry
     score: float
+    lexical: float = 0.0  # the lexical score, for telling a close call from a clear one
 
 
 @dataclass(frozen=True)
@@ -80,6 +62,9 @@ class MatchResult:
     query: str
     candidates: tuple[Candidate, ...]  # best first, up to MAX_CANDIDATES
     threshold: float
+    kind: str = QUESTION  # message.QUESTION, or a greeting / thanks / chatter: never answered
+    english: bool = False
+    focus: str = field(default="", compare=False)  # the sentence(s) matched
 
     @property
     def best(self) -> Candidate | None:
@@ -96,7 +81,11 @@ class MatchResult:
         best = self.best
         if best is None or best.score < self.threshold * SUGGEST_FLOOR:
             return ()
-        close = tuple(c for c in self.candidates[:3] if c.score >= best.score - AMBIGUITY_MARGIN)
+        close = tuple(
+            c
+            for c in self.candidates[:3]
+            if c.score >= best.score - AMBIGUITY_MARGIN and c.lexical >= best.lexical - LEXICAL_TIE
+        )
         return close if len(close) >= 2 else ()
 
     @property
@@ -105,238 +94,161 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
-class _Term:
-    """One distinct word of the question, resolved against the index."""
+class Decision:
+    """The fitted model: ranking blend and logistic coefficients."""
 
-    word: str  # the canonical word of the question (after synonyms)
-    stem: str  # the index stem it matched (after typo repair), or its own stem when unknown
-    weight: float  # its share of the question's meaning
-    confidence: float  # 1.0 exact, < 1 repaired typo, 0 unknown to the base
-    related: tuple[tuple[str, float], ...] = ()  # derived words of the base ("ferm" -> "fermetur")
-    content: bool = True  # a meaningful word, not a light one ("faire", "besoin"): counts for corroboration
+    alpha: float  # rank = lexical + alpha * semantic + beta * passage
+    weights: dict[str, float]
+    bias: float
+    beta: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path = DECISION) -> Decision:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # A feature the file does not name weighs nothing (a model fitted before the feature existed).
+        weights = {name: float(data["weights"].get(name, 0.0)) for name in FEATURES}
+        return cls(
+            alpha=float(data["alpha"]), weights=weights, bias=float(data["bias"]), beta=float(data.get("beta", 0.0))
+        )
+
+    def probability(self, x: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights[k] * x[k] for k in FEATURES)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def _second(pair: tuple[int, float]) -> float:
-    return pair[1]
+def passage_text(entry: Entry) -> str:
+    """The entry as one document: what e5 reads as a "passage" (its start counts most)."""
+    return " ".join((entry.question, *entry.alternatives, *entry.tags, entry.answer))[:1000]
+
+
+@dataclass(frozen=True)
+class Signals:
+    reading: Reading
+    lexical: dict[int, tuple[float, float]]  # entry index -> (lexical score, query coverage)
+    semantic: np.ndarray  # per entry, best cosine with its question or alternatives
+    passage: np.ndarray  # per entry, cosine with the whole entry read as a document (e5's "passage: ")
+    chat: float  # best cosine with the small-talk examples
+    known: float  # share of the question's weight the base knows
+    missing: dict[int, float]  # per candidate, share of the heaviest word of the question it lacks
+
+
+def rank(signals: Signals, alpha: float, beta: float = 0.0) -> list[tuple[int, dict[str, float]]]:
+    """(entry index, decision features) of the candidates, best rank first."""
+    semantic, lexical = signals.semantic, signals.lexical
+    if not len(semantic):
+        return []
+    passage = signals.passage
+    blend = (
+        (lexical.get(i, (0.0, 0.0))[0] + alpha * float(semantic[i]) + beta * float(passage[i]), i)
+        for i in signals.missing
+    )
+    ranked = sorted(blend, key=lambda r: (-r[0], r[1]))[: MAX_CANDIDATES + 1]
+    english = 1.0 if signals.reading.english else 0.0
+    top_two = np.partition(semantic, -2)[-2:] if len(semantic) > 1 else np.asarray([0.0, float(semantic[0])])
+    out: list[tuple[int, dict[str, float]]] = []
+    for position, (value, index) in enumerate(ranked[:MAX_CANDIDATES]):
+        # The best is compared with the runner-up, every other one with the best.
+        other = ranked[0][0] if position else ranked[1][0] if len(ranked) > 1 else 0.0
+        lex, coverage = lexical.get(index, (0.0, 0.0))
+        sem = float(semantic[index])
+        # Semantic margin: to the best other entry (the runner-up for the best, the best for the others).
+        rival = float(top_two[0]) if sem >= float(top_two[1]) else float(top_two[1])
+        features = {
+            "lexical": lex,
+            "semantic": sem,
+            "passage": float(signals.passage[index]),
+            "margin": value - other,
+            "semantic_margin": sem - rival,
+            "coverage": coverage,
+            "semantic_coverage": sem * coverage,
+            "known": signals.known,
+            "missing": signals.missing[index],
+            "chat": signals.chat - sem,
+            "english": english,
+            "english_semantic": english * sem,
+        }
+        out.append((index, features))
+    return out
 
 
 class Matcher:
-    """An index over one base; build it once, then call ``match`` for every question."""
+    """An index over one base; build it once (embeddings come from the disk cache), then ``match``."""
 
     def __init__(
-        self, base: Base, *, threshold: float = DEFAULT_THRESHOLD, normalizer: Normalizer | None = None
+        self,
+        base: Base,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        normalizer: Normalizer | None = None,
+        cache_dir: Path | None = None,
+        decision: Decision | None = None,
     ) -> None:
         self.base = base
         self.threshold = threshold
         self._norm = normalizer if normalizer is not None else default_normalizer()
-        self._entries = base.entries
-        self._fields: list[dict[str, float]] = []
-        self._phrases: list[tuple[frozenset[str], ...]] = []
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        df: dict[str, float] = defaultdict(float)
-        words: dict[str, str] = {}
-        for index, entry in enumerate(self._entries):
-            fields: dict[str, float] = {}
-            phrases: list[frozenset[str]] = []
+        self.lexical = Lexical(base, normalizer=self._norm)
+        self.decision = decision if decision is not None else Decision.load()
+        self.embedder = Embedder(cache_dir)
+        phrases: list[str] = []
+        owners: list[int] = []
+        for index, entry in enumerate(base.entries):
             for text in (entry.question, *entry.alternatives):
-                pairs = self._norm.pairs(text)
-                phrases.append(frozenset(s for _, s in pairs))
-                self._add(fields, words, pairs, FIELD_QUESTION)
-            for tag in entry.tags:
-                self._add(fields, words, self._norm.pairs(tag), FIELD_TAGS)
-            self._add(fields, words, self._norm.pairs(entry.theme), FIELD_THEME)
-            for text in (entry.answer, *(link.title for link in entry.links)):
-                self._add(fields, words, self._norm.pairs(text), FIELD_ANSWER)
-            for stem, weight in fields.items():
-                postings[stem].append((index, weight))
-                df[stem] += weight
-            self._fields.append(fields)
-            self._phrases.append(tuple(p for p in phrases if p))
-        self._postings = dict(postings)
-        self._members = {stem: tuple(i for i, _ in posting) for stem, posting in self._postings.items()}
-        n = max(len(self._entries), 1)
-        self._idf = {stem: math.log(1.0 + n / d) for stem, d in df.items()}
-        self._max_idf = math.log(1.0 + n)
-        self._unknown_idf = UNKNOWN_FACTOR * self._max_idf
-        # Typo repair looks only at words with the same first letter: typos rarely hit it, and it keeps
-        # the search small on a large base.
-        buckets: dict[str, list[str]] = defaultdict(list)
-        for word in words:
-            if len(word) >= FUZZY_MIN_LEN:
-                buckets[word[0]].append(word)
-        self._buckets = dict(buckets)
-        self._word_stem = words
-        self._repairs: dict[str, tuple[str, float] | None] = {}
-        prefixes: dict[str, list[str]] = defaultdict(list)
-        for stem in self._idf:
-            for size in range(DERIVED_MIN_LEN, len(stem)):
-                prefixes[stem[:size]].append(stem)
-        self._prefixes = dict(prefixes)
+                phrases.append(text)
+                owners.append(index)
+        self._owners = np.asarray(owners, dtype=np.int64)
+        self._phrases = self.embedder.phrases(phrases) if phrases else np.zeros((0, 384), dtype=np.float32)
+        documents = [passage_text(e) for e in base.entries]
+        self._passages = self.embedder.phrases(documents, passage=True) if documents else np.zeros((0, 384), np.float32)
+        self._chat = self.embedder.phrases(list(smalltalk().phrases))
 
-    @staticmethod
-    def _add(fields: dict[str, float], words: dict[str, str], pairs: Iterable[tuple[str, str]], weight: float) -> None:
-        for word, stem in pairs:
-            if fields.get(stem, 0.0) < weight:
-                fields[stem] = weight
-            words.setdefault(word, stem)
+    # -- signals --------------------------------------------------------------------------------------
 
-    # -- question side --------------------------------------------------------------------------------
-
-    def _repair(self, word: str) -> tuple[str, float] | None:
-        """The base's stem closest to an unknown word, with a confidence, or None."""
-        if word in self._repairs:
-            return self._repairs[word]
-        found: tuple[str, float] | None = None
-        # A word the vocabulary already knows ("matin", "pleut" is not) is no typo: "matin" is not "main".
-        known = self._norm.weight(self._norm.stem(word)) != 1.0
-        bucket = self._buckets.get(word[0]) if len(word) >= FUZZY_MIN_LEN and not known else None
-        if bucket:
-            best = process.extractOne(word, bucket, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-            # Repairing to a light word ("pleut" -> "peut") would hide that the word is unknown to the base.
-            if best is not None and self._norm.weight(self._word_stem[best[0]]) >= 1.0:
-                found = (self._word_stem[best[0]], (best[1] / 100.0) ** 2)
-        if len(self._repairs) < 50_000:
-            self._repairs[word] = found
-        return found
-
-    def _derived(self, stem: str) -> tuple[tuple[str, float], ...]:
-        """Stems of the base that extend this one, or that it extends, by a short suffix."""
-        if len(stem) < DERIVED_MIN_LEN:
-            return ()
-        found = [s for s in self._prefixes.get(stem, ()) if len(s) - len(stem) <= DERIVED_MAX_EXTRA]
-        found += [
-            stem[:size]
-            for size in range(max(DERIVED_MIN_LEN, len(stem) - DERIVED_MAX_EXTRA), len(stem))
-            if stem[:size] in self._idf
-        ]
-        return tuple((s, DERIVED_CONFIDENCE) for s in found)
-
-    def _terms(self, text: str) -> list[_Term]:
-        terms: dict[str, _Term] = {}
-        for word, stem in self._norm.pairs(text[:MAX_CHARS]):
-            if len(terms) >= MAX_TOKENS:
-                break
-            if stem in terms:
-                continue
-            klass = self._norm.weight(stem)
-            content = klass >= 1.0
-            if stem in self._idf:
-                terms[stem] = _Term(word, stem, self._idf[stem] * klass, 1.0, self._derived(stem), content)
-                continue
-            derived = self._derived(stem)
-            if derived:
-                # Weighted as the rarest of its relatives: it means the same thing.
-                weight = max(self._idf[s] for s, _ in derived) * klass
-                terms[stem] = _Term(word, derived[0][0], weight, DERIVED_CONFIDENCE, derived[1:], content)
-                continue
-            repaired = self._repair(word)
-            if repaired is not None and repaired[0] not in terms:
-                target, confidence = repaired
-                weight = self._idf[target] * self._norm.weight(target)
-                terms[stem] = _Term(word, target, weight, confidence, (), content)
-            elif self._norm.is_entity(stem):
-                # A platform the base never mentions: the question is about something else.
-                terms[stem] = _Term(word, stem, UNKNOWN_ENTITY_FACTOR * self._max_idf * klass, 0.0, (), content)
-            else:
-                terms[stem] = _Term(word, stem, self._unknown_idf * klass, 0.0, (), content)
-        return list(terms.values())
-
-    # -- scoring --------------------------------------------------------------------------------------
-
-    def _phrase_coverage(self, index: int, matched: dict[str, float]) -> float:
-        best = 0.0
-        for phrase in self._phrases[index]:
-            total = 0.0
-            hit = 0.0
-            for stem in phrase:
-                w = self._idf.get(stem, 0.0) * self._norm.weight(stem)
-                total += w
-                hit += w * matched.get(stem, 0.0)
-            if total > 0.0:
-                best = max(best, hit / total)
+    def _semantic(self, vector: np.ndarray) -> np.ndarray:
+        """Per entry, the best cosine between the question and the entry's question or alternatives."""
+        best = np.full(len(self.base.entries), -1.0, dtype=np.float32)
+        if len(self._owners):
+            np.maximum.at(best, self._owners, self._phrases @ vector)
         return best
 
-    def features(self, text: str) -> list[tuple[int, float, float, float]]:
-        """(entry index, query coverage, phrase coverage, corroboration factor) of the most promising entries."""
-        terms = self._terms(text)
-        total = sum(t.weight for t in terms)
-        if total <= 0.0:
-            return []
-        acc: dict[int, float] = defaultdict(float)
-        matched: dict[str, float] = {}
-        for term in terms:
-            if term.confidence <= 0.0:
-                continue
-            if not term.related:
-                # Common case, one stem: no need to keep the best of several per entry.
-                if matched.get(term.stem, 0.0) < term.confidence:
-                    matched[term.stem] = term.confidence
-                share = term.weight * term.confidence
-                for index, field_weight in self._postings.get(term.stem, ()):
-                    acc[index] += share * field_weight
-                continue
-            best: dict[int, float] = {}
-            for stem, confidence in ((term.stem, term.confidence), *term.related):
-                if matched.get(stem, 0.0) < confidence:
-                    matched[stem] = confidence
-                for index, field_weight in self._postings.get(stem, ()):
-                    value = confidence * field_weight
-                    if best.get(index, 0.0) < value:
-                        best[index] = value
-            for index, value in best.items():
-                acc[index] += term.weight * value
-        return [(i, v / total, self._phrase_coverage(i, matched), f) for i, v, f in self._top(terms, acc)]
+    def signals(self, text: str) -> Signals:
+        """Everything the ranking and the decision need, computed once per message."""
+        reading = read(text or "", self._norm)
+        if not reading.is_question or not self.base.entries:
+            empty = np.zeros(0, dtype=np.float32)
+            return Signals(reading, {}, empty, empty, 0.0, 0.0, {})
+        focus = reading.focus
+        vector = self.embedder.query(focus)
+        chat = float(np.max(self._chat @ vector)) if len(self._chat) else 0.0
+        lexical = {i: (s, q) for i, s, q in self.lexical.scores(focus)}
+        semantic = self._semantic(vector)
+        pool = set(lexical)
+        count = min(SEMANTIC_CANDIDATES, len(semantic))
+        pool.update(int(i) for i in np.argpartition(-semantic, count - 1)[:count])
+        missing = self.lexical.missing(focus, pool)
+        passage = self._passages @ vector if len(self._passages) else np.zeros(0, dtype=np.float32)
+        return Signals(reading, lexical, semantic, passage, chat, self.lexical.known_share(focus), missing)
 
-    def _top(self, terms: list[_Term], acc: dict[int, float]) -> list[tuple[int, float, float]]:
-        """(entry index, raw score, corroboration factor) of the RERANK best entries once damped.
+    def features(self, text: str) -> tuple[Reading, list[tuple[int, dict[str, float]]]]:
+        signals = self.signals(text)
+        return signals.reading, rank(signals, self.decision.alpha, self.decision.beta)
 
-        An entry sharing only one of the question's several meaningful words keeps SINGLE_WORD_FACTOR of its
-        score. Counting is done over the entries' id lists (C speed), not in the scoring loop.
-        """
-        content = [t for t in terms if t.content]
-        if len(content) < 2:
-            return [(i, v, 1.0) for i, v in heapq.nlargest(RERANK, acc.items(), key=_second)]
-        shared: Counter[int] = Counter()
-        for term in content:
-            if term.confidence <= 0.0:
-                continue
-            if term.related:
-                stems = (term.stem, *(r for r, _ in term.related))
-                shared.update(set().union(*(self._members.get(s, ()) for s in stems)))
-            else:
-                shared.update(self._members.get(term.stem, ()))
-        corroborated = {i for i, n in shared.items() if n >= 2}
-        top = heapq.nlargest(
-            RERANK, acc.items(), key=lambda iv: iv[1] if iv[0] in corroborated else iv[1] * SINGLE_WORD_FACTOR
-        )
-        return [(i, v, 1.0 if i in corroborated else SINGLE_WORD_FACTOR) for i, v in top]
-
-    def explain(self, text: str) -> list[tuple[str, str]]:
-        """How each meaningful word of the question was understood: (word, note in French)."""
-        out: list[tuple[str, str]] = []
-        for term in self._terms(text or ""):
-            if term.confidence <= 0.0:
-                out.append((term.word, "inconnu de la base"))
-            elif term.confidence < 1.0:
-                out.append((term.word, f"rapproché de « {self._stem_word(term.stem)} »"))
-            elif self._norm.weight(term.stem) < 1.0:
-                out.append((term.word, "mot courant, peu de poids"))
-            else:
-                out.append((term.word, "connu"))
-        return out
-
-    def _stem_word(self, stem: str) -> str:
-        return next((w for w, s in self._word_stem.items() if s == stem), stem)
-
-    @staticmethod
-    def combine(query_coverage: float, phrase_coverage: float, corroboration: float = 1.0) -> float:
-        return corroboration * ((1.0 - PHRASE_SHARE) * query_coverage + PHRASE_SHARE * phrase_coverage)
+    # -- the answer -----------------------------------------------------------------------------------
 
     def match(self, text: str, *, threshold: float | None = None) -> MatchResult:
         limit = self.threshold if threshold is None else threshold
-        scored = [
-            (round(min(1.0, max(0.0, self.combine(q, p, c))), 4), i) for i, q, p, c in self.features(text or "")
-        ]
-        scored.sort(key=lambda si: (-si[0], si[1]))
-        candidates = tuple(Candidate(self._entries[i], s) for s, i in scored[:MAX_CANDIDATES] if s > 0.0)
-        return MatchResult(query=text, candidates=candidates, threshold=limit)
+        reading, found = self.features(text)
+        scored = sorted(
+            ((round(self.decision.probability(x), 4), i, x["lexical"]) for i, x in found), key=lambda s: (-s[0], s[1])
+        )
+        entries = self.base.entries
+        return MatchResult(
+            query=text,
+            candidates=tuple(Candidate(entries[i], s, lex) for s, i, lex in scored[:MAX_CANDIDATES]),
+            threshold=limit,
+            kind=reading.kind,
+            english=reading.english,
+            focus=reading.focus,
+        )
+
+    def explain(self, text: str) -> list[tuple[str, str]]:
+        return self.lexical.explain(read(text or "", self._norm).focus)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import snowballstemmer
-import yaml
+
+from bot import safe_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_VOCABULARY = DATA_DIR / "vocabulary.yml"
@@ -67,7 +68,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_VOCABULARY) -> Vocabulary:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
         _only_strings(raw, path.name)
 
         def words(key: str) -> frozenset[str]:

@@ -13,7 +13,7 @@ from bot.roles import Role
 def aide(ctx: Ctx, args: str) -> list[Reply]:
     table = ctx.app.core.table
     lines: list[str] = [ctx.t("help.title")]
-    for cmd in table.visible(ctx.role, ctx.private):
+    for cmd in table.visible(ctx.role, ctx.private, ctx.group.kind if ctx.group else None):
         # The hint in the reader's language: English readers get "#" and "<text>", not "n°" and "<texte>".
         usage = " " + ctx.t(f"usage.{cmd.name}") if cmd.usage else ""
         # English speakers see the English alias: /next rather than /prochain (both work).

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session as Db
 
-from bot import audit, clubs, notify
+from bot import audit, clubs, inputs, notify
 from bot.clubs import ClubError
 from bot.commands import Command, Option
 from bot.config import parse_duration
 from bot.core import Ctx
 from bot.i18n import Safe, esc, t
+from bot.inputs import InputError
 from bot.klubs import changes
 from bot.messages import Button, Reply
 from bot.roles import Role
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from bot.bootstrap import App
 
 
-def _fail(ctx: Ctx, exc: ClubError | TimeInputError) -> list[Reply]:
+def _fail(ctx: Ctx, exc: ClubError | TimeInputError | InputError) -> list[Reply]:
     return ctx.say(exc.key, **exc.kwargs)
 
 
@@ -149,20 +150,24 @@ def klubs_list(ctx: Ctx, args: str) -> list[Reply]:
 
 
 def _audiences(ctx: Ctx) -> tuple[str, ...]:
-    return clubs.audiences_for(ctx.role >= Role.STAFF)
+    # Staff see staff-only sessions, but never in the providers' group.
+    return clubs.audiences_for(ctx.role >= Role.STAFF and not ctx.providers_chat)
 
 
 def _target(ctx: Ctx, args: str) -> Session | ClubError:
     """`N` or nothing (= the next session) -> the session, within the caller's office only."""
     assert ctx.office is not None
-    word = args.strip().split(" ", 1)[0].lstrip("n°#") if args.strip() else ""
+    word = args.strip().split(None, 1)[0] if args.strip() else ""
     if not word:
         session = clubs.next_session(ctx.db, ctx.office.id, ctx.now, _audiences(ctx))
         return session if session is not None else ClubError("klub.none_planned")
-    if not word.isdigit():
-        return ClubError("klub.bad_number", text=word)
-    found = clubs.find(ctx.db, ctx.office.id, int(word), _audiences(ctx))
-    return found if found is not None else ClubError("klub.unknown", number=word)
+    number = inputs.maybe_number(word)
+    if number is None:
+        return ClubError("klub.bad_number", text=word[:40])
+    found = clubs.find(ctx.db, ctx.office.id, number, _audiences(ctx))
+    if found is None or found.office_id not in ctx.scope:
+        return ClubError("klub.unknown", number=number)
+    return found
 
 
 def inscrire(ctx: Ctx, args: str) -> list[Reply]:
@@ -260,7 +265,7 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
     try:
         new_start = parse_local(parts[1], parts[2], clubs.zone_of(ctx.db, session.office_id))
         old = clubs.move(ctx.db, session, new_start, ctx.now)
-    except (ClubError, TimeInputError) as exc:
+    except (ClubError, TimeInputError, InputError) as exc:
         return _fail(ctx, exc)
     _changed(ctx)
     zone = clubs.zone_of(ctx.db, session.office_id)
@@ -302,7 +307,9 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
     session = _target(ctx, number)
     if isinstance(session, ClubError):
         return _fail(ctx, session)
-    reason = reason.strip() or ctx.t(default_reason)
+    reason = " ".join(reason.split())[:300]
+    if inputs.is_blank(reason):
+        reason = ctx.t(default_reason)
     try:
         people = clubs.cancel(ctx.db, session, reason, ctx.now)
     except ClubError as exc:
@@ -436,6 +443,7 @@ COMMANDS = [
         usage="[n°]",
         options=(Option("seance", "session", "session"),),
         personal=True,
+        private_list=True,
     ),
     Command(
         "annoncer",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import notify, questions
+from bot import inputs, membership, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
+from bot.faq.message import QUESTION
 from bot.i18n import Safe, esc
 from bot.messages import Button, Reply
 from bot.roles import Role
@@ -41,7 +42,11 @@ def answer_entry(ctx: Ctx, result: MatchResult, text: str) -> list[Reply]:
     )
     ctx.db.add(fb)
     ctx.db.flush()
-    body = Safe(in_french_note(ctx) + ctx.app.faq.render(best.entry, ctx.lang))
+    note = in_french_note(ctx)
+    if not note and result.english:
+        # The base is French: an English question gets the French tutorial, and one English line saying so.
+        note = ctx.app_t("en", "faq.in_french") + "\n"
+    body = Safe(note + ctx.app.faq.render(best.entry, ctx.lang))
     buttons = (
         (Button(ctx.t("faq.useful_yes"), f"/utile {fb.id} oui"), Button(ctx.t("faq.useful_no"), f"/utile {fb.id} non")),
     )
@@ -81,23 +86,31 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         else (ctx.person.name if ctx.person else "?")
     )
     lang = ctx.app.config.language
-    notify.to_groups(
-        ctx.app,
-        ctx.db,
-        ctx.office.id,
-        "equipe",
-        Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id)),
-    )
+    notice = Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id))
+    if not ctx.private:
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", notice)
+        return q
+    # Asked in private: the text goes to the office's animateurs in private, never to a group.
+    told = sum(notify.to_person(ctx.app, ant, notice) for ant in membership.office_people(ctx.db, ctx.office.id, "ant"))
+    if not told:
+        generic = Reply(ctx.app_t(lang, "faq.handover_private", number=q.id))
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", generic)
     return q
 
 
 def ask(ctx: Ctx, text: str, *, unprompted: bool = False) -> list[Reply]:
     text = text.strip()
-    if not text:
+    if inputs.is_blank(text):
         return [] if unprompted else ctx.say("faq.empty")
     faq = ctx.app.faq
     result = faq.match(text)
     best = result.best
+    if result.kind != QUESTION:
+        # Greetings, thanks, small talk: a short friendly line when spoken to, silence in a group; no tutorial.
+        if unprompted:
+            return []
+        lang = "en" if result.english else ctx.lang
+        return [Reply(ctx.app_t(lang, f"faq.smalltalk_{result.kind}"))]
     if unprompted:
         # In a group, speak up on our own only when sure, and only to something that is a question.
         if best is not None and best.score >= faq.group_threshold and not result.suggestions:
@@ -138,12 +151,13 @@ def fiche(ctx: Ctx, args: str) -> list[Reply]:
 
 def utile(ctx: Ctx, args: str) -> list[Reply]:
     parts = args.split()
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("oui", "non", "yes", "no"):
+    number = inputs.maybe_number(parts[0]) if parts else None
+    if len(parts) != 2 or number is None or parts[1].lower() not in ("oui", "non", "yes", "no"):
         return ctx.say("faq.feedback_usage")
-    fb = ctx.db.get(FaqFeedback, int(parts[0]))
+    fb = ctx.db.get(FaqFeedback, number)
     if fb is None or ctx.person is None or fb.person_id != ctx.person.id:
         return ctx.say("faq.feedback_unknown")
-    useful = parts[1] in ("oui", "yes")
+    useful = parts[1].lower() in ("oui", "yes")
     if fb.useful is not None:
         return ctx.say("faq.feedback_already")
     fb.useful = useful

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from bot import gate, membership
+from bot import gate, inputs, membership, notify
 from bot.commands import Command, Option
-from bot.config import parse_duration
 from bot.core import Ctx
 from bot.handlers.clubs import tell_promoted
 from bot.i18n import Safe, pick_language, t
-from bot.messages import GateReply, Reply
+from bot.messages import ChatRef, GateReply, OutMessage, Reply
 from bot.roles import Role
 from bot.storage.tables import Office, Person
 
@@ -31,6 +31,10 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
     if result.outcome == "other_account":
         assert result.person is not None
         return ctx.say("gate.other_account", name=result.person.name)
+    if result.outcome == "pending":
+        assert result.person is not None
+        _ask_confirmation(ctx, result.person)
+        return ctx.say("gate.pending_confirmation")
     if result.outcome == "malformed":
         typed = gate.normalise_code(args)
         strange = sorted({c for c in typed if c not in gate.ALPHABET})
@@ -55,27 +59,33 @@ def redeem(ctx: Ctx, args: str) -> list[Reply]:
     return [GateReply(f"{text}\n\n{follow}", join_links=links)]
 
 
+def _ask_confirmation(ctx: Ctx, person: Person) -> None:
+    """Tell the office's staff group that an account waits to replace this person's account."""
+    lang = ctx.app.config.language
+    invite = gate.pending_invite(ctx.db, person)
+    if invite is None:
+        return
+    account = invite.pending_by or ""
+    text = t(lang, "gate.confirm_request", name=person.name, slug=person.slug, account=account, number=invite.id)
+    notify.to_groups(ctx.app, ctx.db, person.office_id, "equipe", Reply(text))
+
+
 def inviter(ctx: Ctx, args: str) -> list[Reply]:
-    refusal = _place(ctx)
-    if refusal is not None:
-        return refusal
     parts = args.split()
     if not parts or len(parts) > 2:
         return ctx.say("gate.inviter_usage")
     days = gate.DEFAULT_DAYS
     if len(parts) == 2:
         try:
-            days = parse_duration(parts[1]).days
-        except ValueError:
-            return ctx.say("gate.inviter_usage")
+            days = inputs.parse_duration(parts[1], low=timedelta(days=1), high=timedelta(days=gate.MAX_DAYS)).days
+        except inputs.InputError:
+            return ctx.say("gate.bad_days", max=gate.MAX_DAYS)
     person, refusal = _target(ctx, parts[0])
     if refusal is not None:
         return refusal
     assert person is not None
-    if not person.active and ctx.role < Role.ANT:
-        return ctx.say("gate.inactive_needs_ant", name=person.name)
     try:
-        new = gate.create_invite(ctx.db, person=person, now=ctx.now, created_by=ctx.person, days=days)
+        new = gate.create_invite(ctx.db, person=person, now=ctx.now, created_by=ctx.person, days=days, as_role=ctx.role)
     except gate.GateError as exc:
         return ctx.say(exc.key, **exc.kwargs)
     zone = ZoneInfo(ctx.office.timezone if ctx.office else "Europe/Paris")
@@ -101,9 +111,6 @@ def inviter(ctx: Ctx, args: str) -> list[Reply]:
 
 
 def retirer(ctx: Ctx, args: str) -> list[Reply]:
-    refusal = _place(ctx)
-    if refusal is not None:
-        return refusal
     parts = args.split()
     if len(parts) != 1:
         return ctx.say("gate.retirer_usage")
@@ -127,19 +134,36 @@ def retirer(ctx: Ctx, args: str) -> list[Reply]:
     return [Reply(Safe(f"{done} {then}"))]
 
 
-def _place(ctx: Ctx) -> list[Reply] | None:
-    """Roster work happens in the équipe group or in private, never in front of the providers."""
-    if ctx.group is not None and ctx.group.kind != "equipe":
-        return ctx.say("gate.equipe_only")
-    return None
+def confirmer(ctx: Ctx, args: str) -> list[Reply]:
+    """`/confirmer N`: the account waiting on invitation N replaces the entry's account on its platform."""
+    parts = args.split()
+    number = inputs.maybe_number(parts[0]) if len(parts) == 1 else None
+    if number is None:
+        return ctx.say("gate.confirm_usage")
+    assert ctx.person is not None
+    try:
+        done = gate.confirm(
+            ctx.db, invite_id=number, offices=set(ctx.scope), now=ctx.now, actor=ctx.person, platforms=ctx.app.platforms
+        )
+    except gate.GateError as exc:
+        return ctx.say(exc.key, **exc.kwargs)
+    person = done.person
+    lang = person.language or ctx.app.config.language
+    platform, _, new_id = done.account.partition(":")
+    for old_id in done.unlinked:
+        # The old account hears it was unlinked: if it was not its owner's wish, they know whom to call.
+        ctx.app.outbox.put(OutMessage(ChatRef(platform, old_id, private=True), Reply(t(lang, "gate.unlinked_notice"))))
+    ctx.app.outbox.put(OutMessage(ChatRef(platform, new_id, private=True), Reply(t(lang, "gate.confirmed_notice"))))
+    for action in done.removals:
+        ctx.app.outbox.put(action.to_out())
+    return ctx.say("gate.confirmed", name=person.name, count=len(done.unlinked))
 
 
 def _target(ctx: Ctx, slug: str) -> tuple[Person | None, list[Reply] | None]:
-    person = membership.person_by_slug(ctx.db, slug.lower())
-    if person is None or person.erased_at is not None:
-        return None, ctx.say("gate.no_such_person", slug=slug)
-    if ctx.office is not None and person.office_id != ctx.office.id and ctx.role < Role.ADMIN:
-        return None, ctx.say("gate.other_office_person", name=person.name)
+    """A roster entry of an office within reach; any other answers « not found », naming nobody."""
+    person = membership.person_by_slug(ctx.db, slug.lower()[:64])
+    if person is None or person.erased_at is not None or person.office_id not in ctx.scope:
+        return None, ctx.say("gate.no_such_person", slug=slug[:64])
     return person, None
 
 
@@ -147,8 +171,8 @@ COMMANDS = [
     Command(
         "inviter",
         ("invite",),
-        Role.STAFF,
-        "any",
+        Role.ANT,
+        "equipe",
         inviter,
         usage="<personne> [7j]",
         options=(Option("personne", "person", required=True), Option("duree", "duration")),
@@ -157,10 +181,19 @@ COMMANDS = [
         "retirer",
         ("revoke",),
         Role.ANT,
-        "any",
+        "equipe",
         retirer,
         usage="<personne>",
         options=(Option("personne", "person", required=True),),
         personal=True,
+    ),
+    Command(
+        "confirmer",
+        ("confirm",),
+        Role.ANT,
+        "equipe",
+        confirmer,
+        usage="n° d'invitation",
+        options=(Option("invitation", "invitation", kind="integer", required=True),),
     ),
 ]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from bot import audit, clubs
+from bot import audit, clubs, inputs
 from bot.clubs import ClubError, SessionSpec
 from bot.commands import Command, Option
-from bot.config import parse_duration
 from bot.core import Ctx
 from bot.handlers.clubs import _changed, _fail, _target, describe, tell_promoted
 from bot.i18n import Safe
+from bot.inputs import InputError
 from bot.klubs import changes
 from bot.klubs.recurrence import french_rrule, season_end, with_until
 from bot.messages import Reply
@@ -36,10 +36,13 @@ def _options(args: str) -> dict[str, str]:
 def _int(opts: dict[str, str], key: str) -> int | None:
     if key not in opts:
         return None
-    try:
-        return int(opts[key])
-    except ValueError as exc:
-        raise ClubError("klub.bad_integer", option=key, text=opts[key]) from exc
+    return inputs.parse_number(opts[key], low=0, high=clubs.MAX_CAPACITY, what=key)
+
+
+def _text(opts: dict[str, str], key: str, limit: int, default: str = "") -> str:
+    if key not in opts:
+        return default
+    return inputs.clean_text(opts[key], max_length=limit, what=key)
 
 
 def klub_create(ctx: Ctx, args: str) -> list[Reply]:
@@ -70,16 +73,15 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         unknown = sorted(set(opts) - known)
         if unknown:
             raise ClubError("klub.unknown_option", text=unknown[0])
-        try:
-            minutes = int(parse_duration(opts.get("duree", "2h")).total_seconds() // 60)
-        except ValueError as exc:
-            raise ClubError("klub.bad_duration") from exc
+        if "titre" not in opts:
+            raise ClubError("klub.missing_title")
+        duration = inputs.parse_duration(opts.get("duree", "2h"), low=timedelta(minutes=15), high=timedelta(hours=12))
         spec = SessionSpec(
-            title=opts.get("titre", ""),
+            title=_text(opts, "titre", 200),
             kind=opts.get("type", "klub"),
-            duration_minutes=minutes,
-            location=opts.get("lieu", ""),
-            video_url=opts.get("lien", ""),
+            duration_minutes=int(duration.total_seconds() // 60),
+            location=_text(opts, "lieu", 300),
+            video_url=_text(opts, "lien", 500),
             capacity=_int(opts, "places"),
             min_attendance=_int(opts, "min"),
             audience=opts.get("pour", "prestataires"),
@@ -99,7 +101,8 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
                 target=f"session:{session.id}",
             )
             _changed(ctx)
-            return [Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))]
+            card = Reply(Safe(ctx.t("klub.created_one") + "\n" + describe(ctx.app, ctx.db, session, ctx.lang)))
+            return _staff_card(ctx, spec, card)
         if "quand" not in opts and "rrule" not in opts:
             raise ClubError("klub.missing_when")
         rule = opts["rrule"] if "rrule" in opts else french_rrule(opts["quand"], opts.get("mois"))
@@ -110,7 +113,7 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
             rule = with_until(rule, season_end(opts["mois"], first_day))
         start_local = datetime.combine(first_day, parse_time(opts["heure"]))
         series = clubs.create_series(ctx.db, ctx.office.id, spec, rule, start_local, ctx.now)
-    except (ClubError, TimeInputError) as exc:
+    except (ClubError, TimeInputError, InputError) as exc:
         return _fail(ctx, exc)
     audit.record(
         ctx.db,
@@ -139,7 +142,14 @@ def klub_create(ctx: Ctx, args: str) -> list[Reply]:
         numbers = ", ".join(f"n°{s.id}" for s in twins)
         lines.append(ctx.t("klub.duplicates_skipped", count=len(twins), numbers=numbers))
     lines += [describe(ctx.app, ctx.db, s, ctx.lang, details=False) for s in upcoming[:3]]
-    return [Reply(Safe("\n\n".join(lines)))]
+    return _staff_card(ctx, spec, Reply(Safe("\n\n".join(lines))))
+
+
+def _staff_card(ctx: Ctx, spec: SessionSpec, card: Reply) -> list[Reply]:
+    """A staff-only session created from the providers' group is described in private only."""
+    if spec.audience == "equipe" and ctx.providers_chat:
+        return [Reply(ctx.t("core.answered_private")), Reply(card.text, private=True)]
+    return [card]
 
 
 def modifier_seance(ctx: Ctx, args: str) -> list[Reply]:
@@ -159,11 +169,11 @@ def modifier_seance(ctx: Ctx, args: str) -> list[Reply]:
         change = changes.Edit(
             capacity=_int(opts, "places") if wanted not in ("", "illimite", "illimité", "unlimited") else None,
             clear_capacity="places" in opts and wanted in ("illimite", "illimité", "unlimited"),
-            location=opts.get("lieu"),
-            video_url=opts.get("lien"),
+            location=_text(opts, "lieu", 300) if "lieu" in opts else None,
+            video_url=_text(opts, "lien", 500) if "lien" in opts else None,
         )
         promoted = changes.edit(ctx.db, session, change, ctx.now)
-    except ClubError as exc:
+    except (ClubError, InputError) as exc:
         return _fail(ctx, exc)
     _changed(ctx)
     for person in promoted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import audit, clubs, notify, questions
+from bot import clubs, evening, inputs, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.handlers.faq import _chat_kind, in_french_note
@@ -23,14 +23,28 @@ def _fail(ctx: Ctx, exc: QuestionError) -> list[Reply]:
 
 
 def _number(word: str) -> int | None:
-    word = word.strip().lstrip("n°#")
-    return int(word) if word.isdigit() else None
+    return inputs.maybe_number(word)
 
 
 def _offices(ctx: Ctx) -> set[str]:
-    if ctx.person is not None and ctx.role >= Role.STAFF:
-        return questions.offices_of(ctx.db, ctx.person)
-    return {ctx.office.id} if ctx.office else set()
+    # In a group, the chat's office only; in private, the speaker's (a coordinator's: the territory).
+    if ctx.role >= Role.STAFF:
+        return set(ctx.scope)
+    return {ctx.office.id} & set(ctx.scope) if ctx.office else set()
+
+
+def _visible(ctx: Ctx, q: Question) -> bool:
+    """Providers see the Klub's agenda and their own questions; what others wrote in private is not theirs."""
+    if questions.is_public(q) or ctx.role >= Role.STAFF:
+        return True
+    return ctx.person is not None and q.person_id == ctx.person.id
+
+
+def _get(ctx: Ctx, number: int) -> Question:
+    q = questions.get(ctx.db, _offices(ctx), number)
+    if not _visible(ctx, q):
+        raise QuestionError("question.unknown", number=number)
+    return q
 
 
 def _session_label(ctx: Ctx, session_id: int | None, lang: str | None = None) -> str:
@@ -107,8 +121,12 @@ def question(ctx: Ctx, args: str) -> list[Reply]:
     if isinstance(parsed, list):
         return parsed
     anonymous, named, text = parsed
-    if not text.strip():
+    if inputs.is_blank(text):
         return ctx.say("question.usage", limit=questions.MAX_LENGTH)
+    try:
+        text = questions.check_text(text)
+    except QuestionError as exc:
+        return _fail(ctx, exc)
     faq = ctx.app.faq
     result = faq.match(text)
     best = result.best
@@ -175,9 +193,9 @@ def _own(ctx: Ctx, args: str) -> Question | list[Reply]:
     if number is None:
         return ctx.say("question.need_number")
     try:
-        q = questions.get(ctx.db, _offices(ctx), number)
+        q = _get(ctx, number)
         assert ctx.person is not None
-        questions.can_change(q, ctx.person, ctx.now, ctx.db)
+        questions.can_change(q, ctx.person, ctx.now, ctx.db, ctx.linked_since)
     except QuestionError as exc:
         return _fail(ctx, exc)
     return q
@@ -205,7 +223,9 @@ def voter(ctx: Ctx, args: str) -> list[Reply]:
     if number is None:
         return ctx.say("question.need_number")
     try:
-        q = questions.get(ctx.db, {ctx.office.id} if ctx.office else set(), number)
+        q = _get(ctx, number)
+        if not questions.is_public(q):
+            raise QuestionError("question.unknown", number=number)  # only the Klub's agenda is voted on
         questions.vote(ctx.db, q, ctx.person, ctx.now)
     except QuestionError as exc:
         return _fail(ctx, exc)
@@ -248,7 +268,11 @@ def supprimer(ctx: Ctx, args: str) -> list[Reply]:
 
 def mesquestions(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.person is not None
-    rows = list(ctx.db.scalars(select(Question).where(Question.person_id == ctx.person.id).order_by(Question.id)))
+    query = select(Question).where(Question.person_id == ctx.person.id)
+    if ctx.linked_since is not None:
+        # A newly linked account does not inherit what was asked from an earlier one.
+        query = query.where(Question.created_at >= ctx.linked_since)
+    rows = list(ctx.db.scalars(query.order_by(Question.id)))
     if not rows:
         return ctx.say("question.none_mine")
     lines = [ctx.t("question.mine_title")]
@@ -302,16 +326,17 @@ def _session_arg(ctx: Ctx, word: str) -> Session | list[Reply] | None:
     if not word:
         return clubs.next_klub(ctx.db, ctx.office.id, ctx.now)
     number = _number(word)
-    found = clubs.find(ctx.db, ctx.office.id, number) if number is not None else None
-    return found if found is not None else ctx.say("klub.unknown", number=word)
+    audiences = clubs.audiences_for(ctx.role >= Role.STAFF and not ctx.providers_chat)
+    found = clubs.find(ctx.db, ctx.office.id, number, audiences) if number is not None else None
+    return found if found is not None else ctx.say("klub.unknown", number=word[:40])
 
 
 def agenda(ctx: Ctx, args: str) -> list[Reply]:
     session = _session_arg(ctx, args.strip())
     if isinstance(session, list):
         return session
-    reveal = ctx.private or (ctx.group is not None and ctx.group.kind == "equipe")
-    return [Reply(_agenda_text(ctx, session, reveal=reveal))]
+    # Anonymous askers and private questions are shown in private only: a group sees the public agenda.
+    return [Reply(_agenda_text(ctx, session, reveal=ctx.private))]
 
 
 def _ant_target(ctx: Ctx, args: str) -> tuple[Question, str] | list[Reply]:
@@ -320,7 +345,7 @@ def _ant_target(ctx: Ctx, args: str) -> tuple[Question, str] | list[Reply]:
     if number is None:
         return ctx.say("question.need_number")
     try:
-        return questions.get(ctx.db, _offices(ctx), number), rest.strip()
+        return _get(ctx, number), rest.strip()
     except QuestionError as exc:
         return _fail(ctx, exc)
 
@@ -330,9 +355,9 @@ def repondu(ctx: Ctx, args: str) -> list[Reply]:
     if isinstance(target, list):
         return target
     q, note = target
-    if not note:
+    if inputs.is_blank(note):
         return ctx.say("question.answer_usage")
-    questions.set_status(ctx.db, q, "answered_klub", ctx.now, ctx.person, note=note[:2000])
+    questions.set_status(ctx.db, q, "answered_klub", ctx.now, ctx.person, note=" ".join(note.split())[:2000])
     return ctx.say("question.answered", number=q.id)
 
 
@@ -341,9 +366,9 @@ def ecarter(ctx: Ctx, args: str) -> list[Reply]:
     if isinstance(target, list):
         return target
     q, reason = target
-    if not reason:
+    if inputs.is_blank(reason):
         return ctx.say("question.dismiss_usage")
-    questions.set_status(ctx.db, q, "dismissed", ctx.now, ctx.person, reason=reason[:300])
+    questions.set_status(ctx.db, q, "dismissed", ctx.now, ctx.person, reason=" ".join(reason.split())[:300])
     return ctx.say("question.dismissed", number=q.id)
 
 
@@ -355,10 +380,12 @@ def reporter(ctx: Ctx, args: str) -> list[Reply]:
     session = _session_arg(ctx, rest) if rest else None
     if isinstance(session, list):
         return session
-    if session is None or session.status == "cancelled":
+    if session is None:
         return ctx.say("question.move_usage")
-    q.session_id, q.updated_at = session.id, ctx.now
-    questions.event(ctx.db, q, ctx.now, "moved", ctx.person, str(session.id))
+    try:
+        evening.postpone(ctx.db, q, session, ctx.now, ctx.person)
+    except evening.EveningError as exc:
+        return ctx.say(exc.key, **exc.kwargs)
     return ctx.say("question.moved", number=q.id, session=_session_label(ctx, session.id))
 
 
@@ -368,8 +395,8 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
     if len(parts) != 2 or None in numbers:
         return ctx.say("question.merge_usage")
     try:
-        source = questions.get(ctx.db, _offices(ctx), numbers[0] or 0)
-        target = questions.get(ctx.db, _offices(ctx), numbers[1] or 0)
+        source = _get(ctx, numbers[0] or 0)
+        target = _get(ctx, numbers[1] or 0)
         questions.merge(ctx.db, source, target, ctx.now, ctx.person)
     except QuestionError as exc:
         return _fail(ctx, exc)
@@ -379,23 +406,21 @@ def fusionner(ctx: Ctx, args: str) -> list[Reply]:
 def compte_rendu(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.office is not None
     word = args.strip()
-    session = _session_arg(ctx, word) if word else questions.latest_reported_klub(ctx.db, ctx.office.id, ctx.now)
+    session = _session_arg(ctx, word) if word else evening.last_session(ctx.db, ctx.office.id, ctx.now)
     if isinstance(session, list):
         return session
     if session is None:
         return ctx.say("question.report_no_session")
-    answered = questions.answered_at(ctx.db, ctx.office.id, session.id)
-    if not answered:
+    office_id = ctx.office.id
+
+    def send(text: Safe) -> int:
+        return notify.to_groups(ctx.app, ctx.db, office_id, "prestataires", Reply(text))
+
+    try:
+        count, sent = evening.publish_report(ctx.db, session, ctx.app.config.language, ctx.now, ctx.person, send)
+    except evening.EveningError:
         return ctx.say("question.report_empty", session=_session_label(ctx, session.id))
-    lang = ctx.app.config.language
-    lines = [ctx.app_t(lang, "question.report_title", session=_session_label(ctx, session.id))]
-    for q in answered:
-        lines.append(ctx.app_t(lang, "question.report_line", text=q.text, note=q.answer_note or ""))
-    sent = notify.to_groups(ctx.app, ctx.db, ctx.office.id, "prestataires", Reply(Safe("\n\n".join(lines))))
-    audit.record(
-        ctx.db, ctx.now, "questions.report", actor=ctx.person, office_id=ctx.office.id, target=f"session:{session.id}"
-    )
-    return ctx.say("question.report_sent", count=len(answered), groups=sent, session=_session_label(ctx, session.id))
+    return ctx.say("question.report_sent", count=count, groups=sent, session=_session_label(ctx, session.id))
 
 
 COMMANDS = [
@@ -436,6 +461,7 @@ COMMANDS = [
         "any",
         mesquestions,
         personal=True,
+        private_list=True,
     ),
     Command(
         "modifier",

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot import safe_yaml
 
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
@@ -32,7 +32,7 @@ def esc(text: object) -> Safe:
 def catalog(lang: str) -> dict[str, str]:
     merged: dict[str, str] = {}
     for path in sorted((_HERE / lang).glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
         for key, value in _flatten(data).items():
             if key in merged:
                 raise ValueError(f"{path}: clé « {key} » déjà définie")

@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import DAILY, rrule, rrulestr
 
+from bot import inputs
 from bot.klubs.errors import ClubError
 from bot.timefmt import localize
 
@@ -141,34 +142,41 @@ def with_until(rrule_text: str, last_day: date) -> str:
     return f"{text};UNTIL={last_day.strftime('%Y%m%d')}T235959"
 
 
-def _rule(rrule_text: str, start_local: datetime):  # type: ignore[no-untyped-def]
-    text = rrule_text.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
+def _rule(rrule_text: str, start_local: datetime) -> rrule:
+    """A stored rule, as dateutil's object (stored rules were checked by inputs.check_rrule)."""
+    text = rrule_text.strip().removeprefix("RRULE:")
     if not text.upper().startswith("FREQ="):
         raise ClubError("klub.bad_rrule", text=rrule_text)
     try:
-        return rrulestr(text, dtstart=start_local)
-    except (ValueError, TypeError) as exc:
+        rule = rrulestr(text, dtstart=start_local)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ClubError("klub.bad_rrule", text=rrule_text) from exc
+    # A set of rules, below daily, or a step of zero or less: the expansion never ends in any sensible time.
+    if not isinstance(rule, rrule) or getattr(rule, "_freq", DAILY) > DAILY or getattr(rule, "_interval", 1) < 1:
+        raise ClubError("klub.bad_rrule", text=rrule_text)
+    return rule
 
 
 def local_occurrences(series: _Series, after: datetime, before: datetime, zone: ZoneInfo) -> list[datetime]:
-    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST."""
+    """Occurrences between two instants, expanded on the wall clock: 18:30 stays 18:30 across DST.
+    Bounded: never more than inputs.MAX_OCCURRENCES, never expanded past `before`."""
     start_local = datetime.strptime(series.start_local, LOCAL_FMT)
     rule = _rule(series.rrule, start_local)
     lo = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     hi = before.astimezone(zone).replace(tzinfo=None)
     out = []
-    for naive in rule.between(lo, hi, inc=True):
+    for naive in inputs.bounded_occurrences(rule, lo, hi, inputs.MAX_OCCURRENCES):
         aware = naive.replace(tzinfo=zone, fold=0)
         if after <= aware <= before:
             out.append(aware)
     return out
 
 
-def check_series_times(rrule_text: str, start_local: datetime, zone: ZoneInfo) -> None:
-    """Refuse a series whose wall-clock time falls in a clock-change gap or overlap in the next two years."""
-    rule = _rule(rrule_text, start_local)
-    for naive in rule.between(start_local, start_local + timedelta(days=730), inc=True):
+def check_series(rrule_text: str, start_local: datetime, zone: ZoneInfo, now: datetime | None) -> str:
+    """The normalised rule, once inputs.check_rrule accepts it and no occurrence within the horizon
+    falls in a clock-change gap or overlap."""
+    now_local = now.astimezone(zone).replace(tzinfo=None) if now is not None else None
+    normal, found = inputs.check_rrule(rrule_text, start_local, now_local)
+    for naive in found:
         localize(naive, zone)
+    return normal

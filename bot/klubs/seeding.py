@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
+from bot import inputs
 from bot.clubs import SessionSpec, _new_series, ensure_sessions
-from bot.config import Config, ConfigError, parse_duration
+from bot.config import SERIES_START_FORMAT, Config, ConfigError, parse_duration
 from bot.i18n import t
 from bot.klubs.errors import ClubError
 from bot.klubs.recurrence import with_until
@@ -41,8 +42,8 @@ def sync_config_series(db: Db, config: Config, now: datetime) -> None:
             raise ConfigError(f"series[{i}] ({sc.id}) : until « {sc.until} » n'est pas une date") from exc
         try:
             rule = with_until(sc.rrule, until) if until else sc.rrule
-            _new_series(db, sc.office, spec, rule, datetime.strptime(sc.start, "%Y-%m-%d %H:%M"), now, sc.id)
-        except (ClubError, TimeInputError) as exc:
+            _new_series(db, sc.office, spec, rule, datetime.strptime(sc.start, SERIES_START_FORMAT), now, sc.id)
+        except (ClubError, TimeInputError, inputs.InputError) as exc:
             raise ConfigError(f"series[{i}] ({sc.id}) : {t('fr', exc.key, **exc.kwargs)}") from exc
     db.flush()
 

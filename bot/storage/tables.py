@@ -133,6 +133,10 @@ class Invite(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(96))  # "telegram:123"
+    # An account that redeemed the code for an entry already linked on its platform: it waits for an
+    # ANT's /confirmer before the old account is unlinked.
+    pending_by: Mapped[str | None] = mapped_column(String(96))
+    pending_at: Mapped[datetime | None]
 
 
 class GateAttempt(Base):
@@ -340,6 +344,19 @@ class ConversationState(Base):
     flow: Mapped[str] = mapped_column(String(32))
     data: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     updated_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A signed-in dashboard session. The cookie holds a random key whose hash is here: logging out (or out
+    everywhere) ends the row, and a copy of the cookie stops working at once."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class LoginToken(Base):

@@ -9,6 +9,7 @@ rolls the transaction back: nothing is changed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,11 +33,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import clubs, questions
+from bot.bidi import strip_bidi
 from bot.bootstrap import App
 from bot.i18n import Safe, pick_language, t
 from bot.roles import Role
 from bot.storage.tables import Office, Person, Question, Session
-from bot.timefmt import fmt_day, fmt_when
+from bot.timefmt import fmt_day, fmt_when, to_local
 from bot.web import auth
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,27 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
+
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """Typed text without control characters (NUL is refused by PostgreSQL) or lone surrogates."""
+    return _CONTROLS.sub("", text)
+
+
+def number(word: str) -> int | None:
+    """A positive id typed in a URL or a form: ASCII digits only (« ² » passes str.isdigit()), 64-bit at most."""
+    text = word.strip()
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
 
 PageFn = Callable[["Web"], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -104,18 +123,27 @@ class Web:
 
     def login(self, person: Person) -> None:
         """A fresh session (new CSRF token too): nothing from before the login carries over."""
-        self.session = auth.new_session(self.now, person.id)
+        self.session = auth.new_session(self.now, person.id, auth.start_session(self.db, person, self.now))
         self.session_changed = True
         self._identify()
 
-    def logout(self) -> None:
+    def logout(self, everywhere: bool = False) -> None:
+        """End this session on the server (a copy of the cookie stops working), or all of the person's."""
+        if everywhere and self.person is not None:
+            auth.end_all_sessions(self.db, self.person.id, self.now)
+        auth.end_session(self.db, self.session.get("s"), self.now)
         self.session = auth.new_session(self.now)
         self.session_changed = True
         self.person, self.role, self.scope = None, Role.GUEST, ()
 
     def _identify(self) -> None:
         pid = self.session.get("p")
-        person = self.db.get(Person, pid) if isinstance(pid, int) else None
+        person = self.db.get(Person, pid) if isinstance(pid, int) and 0 < pid <= MAX_ID else None
+        if person is not None and not auth.session_open(self.db, self.session.get("s"), person.id, self.now):
+            # Ended by a logout (here or elsewhere) or expired: an anonymous session from now on.
+            self.session = auth.new_session(self.now)
+            self.session_changed = True
+            person = None
         role = auth.web_role(person)
         if person is None or role == Role.GUEST:
             self.person, self.role, self.scope = None, Role.GUEST, ()
@@ -164,16 +192,20 @@ class Web:
         return fmt_day(moment, self.zone(office_id), self.lang)
 
     def stamp(self, moment: datetime, office_id: str) -> str:
-        return moment.astimezone(self.zone(office_id)).strftime("%d/%m/%Y %H:%M")
+        return to_local(moment, self.zone(office_id)).strftime("%d/%m/%Y %H:%M")
 
     def field(self, name: str, limit: int = 2000) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
-        return value.strip()[:limit] if isinstance(value, str) else ""
+        return clean(value).strip()[:limit] if isinstance(value, str) else ""
 
     def fields(self, name: str) -> list[str]:
         if self.form is None:
             return []
-        return [v for v in self.form.getlist(name) if isinstance(v, str)]
+        return [clean(v) for v in self.form.getlist(name) if isinstance(v, str)]
+
+    def param(self, name: str, limit: int = 200) -> str:
+        """A query-string value, cleaned like a form field."""
+        return clean(self.request.query_params.get(name, "")).strip()[:limit]
 
     def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
         if flash:
@@ -198,7 +230,12 @@ class Web:
         return HTMLResponse(html, status_code=status)
 
 
-FLASHES = frozenset({"status", "dismissed", "merged", "attendance", "calendar", "logout", "welcome", "note"})
+FLASHES = frozenset(
+    {"status", "dismissed", "merged", "attendance", "calendar", "calendar_off", "logout", "logout_all", "welcome"}
+    | {"note"}
+)
+# The live agenda, the compte rendu, bulk actions and the tutorial form (bot/web/live.py and neighbours).
+FLASHES |= {"live_answer", "live_postpone", "live_dismiss", "live_merge", "report", "bulk", "tutorial"}
 
 
 class Site:
@@ -222,6 +259,7 @@ class Site:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=_displayed,
         )
 
     def page(self, fn: PageFn, *, login: bool = True, role: Role = Role.STAFF) -> Endpoint:
@@ -258,6 +296,11 @@ class Site:
             except Refused as exc:
                 db.rollback()
                 response = self.error_page(web, exc)
+            except Exception:
+                # A bug, not the visitor's fault: logged, nothing changed, and the page keeps its menu.
+                log.exception("erreur du tableau de bord sur %s", redact(request.url.path))
+                db.rollback()
+                response = self.error_page(web, Refused(500, "internal"))
             if web.session_changed:
                 response.set_cookie(
                     auth.COOKIE,
@@ -268,8 +311,8 @@ class Site:
                     secure=self.secure,
                     path="/",
                 )
-            if web.person is not None:
-                response.headers["cache-control"] = "no-store"  # office data stays out of shared caches
+            # Office data, login pages and CSRF tokens stay out of every cache (shared or the browser's).
+            response.headers["cache-control"] = "no-store"
             return response
         except Exception:
             db.rollback()
@@ -309,6 +352,11 @@ class Site:
         return HTMLResponse(html, status_code=exc.status)
 
 
+def _displayed(value: Any) -> Any:
+    """Every {{ … }} of every template: user text loses its bidi controls before it is escaped."""
+    return strip_bidi(value) if isinstance(value, str) else value
+
+
 class SecurityHeaders:
     """Headers every response gets, static files and error pages included."""
 
@@ -330,11 +378,11 @@ class SecurityHeaders:
 
 def build_app(app: App, *, secret: bytes | None = None) -> Starlette:
     """The dashboard for `app`. `secret` signs the session cookie (default: the env var, else random)."""
-    from bot.web import diagnostic, klubs, login, overview, question_log
+    from bot.web import bulk, diagnostic, klubs, live, login, overview, question_log, tutorials
 
     site = Site(app, secret)
     routes: list[BaseRoute] = []
-    for module in (login, overview, question_log, klubs, diagnostic):
+    for module in (login, overview, live, bulk, tutorials, question_log, klubs, diagnostic):
         routes.extend(module.routes(site))
     routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
 

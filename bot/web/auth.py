@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as Db
 
 from bot.config import WebConfig
 from bot.roles import Role
-from bot.storage.tables import LoginToken, Person
+from bot.storage.tables import LoginToken, Person, WebSession
 
 LINK_TTL = timedelta(minutes=15)
 SESSION_TTL = timedelta(hours=12)  # one working day; the person's role is checked again on every request
@@ -98,13 +98,73 @@ def redeem(db: Db, token: str, now: datetime) -> Person | LinkProblem:
 # -- the session cookie -------------------------------------------------------------------------------
 
 
+MIN_SECRET_BYTES = 32
+
+
+class SecretError(ValueError):
+    """The signing secret is missing where it must be set, or too short; the message names the variable."""
+
+
 def secret_from(config: WebConfig, environ: dict[str, str] | None = None) -> tuple[bytes, bool]:
-    """(secret, persistent). Without the variable, a random per-process secret: sessions end at restart."""
+    """(secret, persistent). Without the variable, a random per-process secret: sessions end at restart.
+
+    Behind https (a real deployment) the variable is required, and any secret must be 32 bytes or more:
+    a short one can be guessed offline from a single cookie.
+    """
     env = os.environ if environ is None else environ
     value = env.get(config.secret_env, "")
     if value:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise SecretError(
+                f"{config.secret_env} : secret trop court ({len(value.encode())} octets, au moins {MIN_SECRET_BYTES} ;"
+                " par exemple : python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         return value.encode(), True
+    if config.base_url.lower().startswith("https://"):
+        raise SecretError(
+            f"{config.secret_env} : variable obligatoire quand web.base_url est en https ({config.base_url}) ;"
+            " sans elle, chaque redémarrage déconnecte tout le monde et deux instances ne se reconnaissent pas"
+        )
     return secrets.token_bytes(32), False
+
+
+# -- server-side sessions: the cookie names one, the database says whether it is still open ------------
+
+
+def start_session(db: Db, person: Person, now: datetime) -> str:
+    """Open a session for the person; returns the key for the cookie (only its hash is stored)."""
+    db.execute(delete(WebSession).where(WebSession.expires_at < now - timedelta(days=1)))
+    key = secrets.token_urlsafe(32)
+    db.add(WebSession(key_hash=hash_token(key), person_id=person.id, created_at=now, expires_at=now + SESSION_TTL))
+    db.flush()
+    return key
+
+
+def session_open(db: Db, key: object, person_id: int, now: datetime) -> bool:
+    if not isinstance(key, str) or not _TOKEN.match(key):
+        return False
+    row = db.scalar(select(WebSession).where(WebSession.key_hash == hash_token(key)))
+    return row is not None and row.person_id == person_id and row.ended_at is None and row.expires_at > now
+
+
+def end_session(db: Db, key: object, now: datetime) -> None:
+    if isinstance(key, str) and _TOKEN.match(key):
+        db.execute(
+            update(WebSession)
+            .where(WebSession.key_hash == hash_token(key), WebSession.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+
+
+def end_all_sessions(db: Db, person_id: int, now: datetime) -> int:
+    """« Se déconnecter partout »: every open session of the person ends; returns how many there were."""
+    done = db.execute(
+        update(WebSession)
+        .where(WebSession.person_id == person_id, WebSession.ended_at.is_(None), WebSession.expires_at > now)
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def _b64(data: bytes) -> str:
@@ -139,9 +199,13 @@ class Signer:
         return data if isinstance(data, dict) else None
 
 
-def new_session(now: datetime, person_id: int | None = None) -> dict[str, Any]:
-    """A session always carries a CSRF token, even before login (the login form is protected too)."""
-    return {"p": person_id, "c": secrets.token_urlsafe(24), "e": int((now + SESSION_TTL).timestamp())}
+def new_session(now: datetime, person_id: int | None = None, key: str | None = None) -> dict[str, Any]:
+    """A session always carries a CSRF token, even before login (the login form is protected too).
+    Signed in, it also carries the key of its row in web_sessions."""
+    data: dict[str, Any] = {"p": person_id, "c": secrets.token_urlsafe(24), "e": int((now + SESSION_TTL).timestamp())}
+    if key is not None:
+        data["s"] = key
+    return data
 
 
 def session_valid(data: dict[str, Any] | None, now: datetime) -> bool:

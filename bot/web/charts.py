@@ -122,8 +122,10 @@ def percentages(values: Sequence[int]) -> list[int]:
 def legend(items: Sequence[tuple[str, str, str]]) -> Markup:
     """An HTML legend (css class, label, figure): it wraps and scales with the text, unlike SVG."""
     rows = Markup("").join(
-        Markup('<li><span class="swatch {}" aria-hidden="true"></span><span class="what">{}</span>'
-               '<span class="fig">{}</span></li>').format(css, label, figure)
+        Markup(
+            '<li><span class="swatch {}" aria-hidden="true"></span><span class="what">{}</span>'
+            '<span class="fig">{}</span></li>'
+        ).format(css, label, figure)
         for css, label, figure in items
     )
     return Markup('<ul class="legend">{}</ul>').format(rows)

@@ -125,7 +125,7 @@ def mark_attendance(web: Web) -> Response:
         actor=web.person,
         office_id=s.office_id,
         target=f"session:{s.id}",
-        detail=f"{len(ticked)} présent(s) sur {len(regs)} inscrit(s)",
+        detail=f"présents : {len(ticked)} sur {len(regs)} inscrits",
     )
     return web.redirect(f"/sessions/{s.id}", "attendance")
 
@@ -135,6 +135,8 @@ def new_calendar_link(web: Web) -> Response:
     office = web.db.get(Office, office_id)
     assert office is not None  # in scope, so it exists
     renewed = office.ics_token is not None
+    if renewed and web.field("confirm", 10) != "yes":
+        raise Refused(400, "renew_confirm")  # every subscription breaks: only on an explicit « yes »
     office.ics_token = secrets.token_urlsafe(24)
     audit.record(
         web.db,
@@ -145,6 +147,17 @@ def new_calendar_link(web: Web) -> Response:
         detail="lien renouvelé (l'ancien ne marche plus)" if renewed else "lien créé",
     )
     return web.redirect("/sessions", "calendar")
+
+
+def calendar_off(web: Web) -> Response:
+    """Switch the feed off: the link stops working and no new one is made (« Créer » makes one again)."""
+    office_id = web.check_office(web.request.path_params["office_id"])
+    office = web.db.get(Office, office_id)
+    assert office is not None  # in scope, so it exists
+    if office.ics_token is not None:
+        office.ics_token = None
+        audit.record(web.db, web.now, "calendar.link", actor=web.person, office_id=office_id, detail="lien désactivé")
+    return web.redirect("/sessions", "calendar_off")
 
 
 def _feed(site: Site, token: str) -> Response:
@@ -173,5 +186,6 @@ def routes(site: Site) -> list[BaseRoute]:
         route("/sessions/{number:int}", site.page(session_page)),
         route("/sessions/{number:int}/attendance", site.page(mark_attendance, role=ant), methods=("POST",)),
         route("/offices/{office_id}/calendar", site.page(new_calendar_link, role=ant), methods=("POST",)),
+        route("/offices/{office_id}/calendar/off", site.page(calendar_off, role=ant), methods=("POST",)),
         route("/ics/{token}.ics", feed),
     ]

@@ -54,10 +54,20 @@ def leave(web: Web) -> Response:
     return web.redirect("/login", "logout")
 
 
+def leave_everywhere(web: Web) -> Response:
+    """« Se déconnecter partout »: a phone left logged in somewhere is logged out too."""
+    person = web.person
+    assert person is not None  # the page needs a login
+    audit.record(web.db, web.now, "web.logout_all", actor=person, office_id=person.office_id)
+    web.logout(everywhere=True)
+    return web.redirect("/login", "logout_all")
+
+
 def routes(site: Site) -> list[BaseRoute]:
     return [
         route("/login", site.page(how_to, login=False)),
         route("/login/{token}", site.page(confirm, login=False)),
         route("/login/{token}", site.page(enter, login=False), methods=("POST",)),
         route("/logout", site.page(leave, login=False), methods=("POST",)),
+        route("/logout/all", site.page(leave_everywhere), methods=("POST",)),
     ]

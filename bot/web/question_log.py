@@ -17,16 +17,17 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from bot import audit, drafts, questions
+from bot import audit, drafts, evening, questions, search
 from bot.questions import LogFilter, QuestionError
 from bot.roles import Role
 from bot.storage.tables import Person, Question, QuestionEvent, Session
-from bot.timefmt import TimeInputError, localize
-from bot.web.app import MAX_ID, Refused, Site, Web, route
+from bot.timefmt import TimeInputError, in_range, localize
+from bot.web.app import Refused, Site, Web, number, route
 
 STATUS_CHOICES = ("open", "answered_base", "answered_klub")  # what the status form may set
 PAGE_SIZE = 100  # rows per page on screen (a phone shows them as cards); the exports hold everything
 CLOSED = ("merged", "withdrawn")
+LINKED_OR_SILENT = ("created", "similar", "merged", "merged_from", "moved")  # no raw detail in the history
 _DRAFT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.yml$")
 
 
@@ -49,7 +50,10 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
     if not text:
         return None
     try:
-        return localize(datetime.combine(date.fromisoformat(text), datetime.min.time()), web.zone(office_id))
+        day = date.fromisoformat(text)
+        if not in_range(day):
+            raise ValueError(text)
+        return localize(datetime.combine(day, datetime.min.time()), web.zone(office_id))
     except (ValueError, TimeInputError):
         problems.append(web.t("web.log.bad_date", text=text))
         return None
@@ -57,10 +61,9 @@ def _day(web: Web, text: str, office_id: str, problems: list[Markup]) -> datetim
 
 def read_filters(web: Web) -> Filters:
     """Bad values are reported on the page and ignored; they never change what is stored."""
-    q = web.request.query_params
     offices = web.chosen_offices()
-    names = ("office", "from", "to", "status", "source", "session", "theme", "q")
-    values = {k: q.get(k, "").strip()[:200] for k in names}
+    names = ("office", "from", "to", "status", "source", "session", "theme", "q", "sort")
+    values = {k: web.param(k) for k in names}
     problems: list[Markup] = []
     start = _day(web, values["from"], offices[0], problems)
     end = _day(web, values["to"], offices[0], problems)
@@ -68,6 +71,10 @@ def read_filters(web: Web) -> Filters:
     if start and end and end <= start:
         problems.append(web.t("web.log.bad_period"))
         start = end = None
+    if values["sort"] not in search.SORTS:
+        if values["sort"]:
+            problems.append(web.t("web.log.bad_value", text=values["sort"]))
+        values["sort"] = ""
     statuses: tuple[str, ...] = ()
     if values["status"] in questions.STATUSES:
         statuses = (values["status"],)
@@ -82,8 +89,8 @@ def read_filters(web: Web) -> Filters:
         values["source"] = ""
     session_id: int | None = None
     if values["session"]:
-        word = values["session"]
-        session = web.db.get(Session, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+        wanted_session = number(values["session"])
+        session = web.db.get(Session, wanted_session) if wanted_session is not None else None
         if session is None or session.office_id not in offices:
             problems.append(web.t("web.log.bad_session", text=values["session"]))
             values["session"] = ""
@@ -122,12 +129,17 @@ def _themes(web: Web, offices: tuple[str, ...]) -> list[str]:
 def log_page(web: Web) -> Response:
     filters = read_filters(web)
     asked = web.request.query_params.get("page", "1")
-    wanted = int(asked) if asked.isdigit() and 0 < len(asked) < 6 and int(asked) > 0 else 1
-    shown, total, page = questions.search_page(web.db, filters.flt, wanted, PAGE_SIZE)
+    wanted = number(asked) if len(asked) < 6 else None
+    if wanted is None:
+        filters.problems.append(web.t("web.log.bad_page", text=asked[:20]))
+        wanted = 1
+    shown, total, page = search.page(web.db, filters.flt, wanted, PAGE_SIZE, filters.values["sort"] or "new")
     pages = max(1, -(-total // PAGE_SIZE))
     table = questions.rows(web.db, shown)
     return web.render(
         "questions.html",
+        # A refused filter is explained on the page, which still shows; the status says it was refused.
+        status=400 if filters.problems else 200,
         nav="questions",
         filters=filters,
         items=list(zip(shown, table, strict=True)),
@@ -142,6 +154,10 @@ def log_page(web: Web) -> Response:
         sessions=_session_choices(web, filters.flt.office_ids),
         themes=_themes(web, filters.flt.office_ids),
         offices=web.offices(),
+        sorts=search.SORTS,
+        tutorials=search.tutorials(web.app.faq.base, filters.flt.text) if filters.flt.text else [],
+        can_act=web.role >= Role.ANT,
+        back=web.request.url.path + (f"?{web.request.url.query}" if web.request.url.query else ""),
     )
 
 
@@ -154,6 +170,9 @@ def _page_url(web: Web, page: int) -> str:
 def export(web: Web, fmt: str) -> Response:
     """The same files as `klub questions export`, for the offices this person may see."""
     filters = read_filters(web)
+    if filters.problems:
+        # A file made with some filters silently dropped would mislead whoever reads it.
+        raise Refused(400, "bad_filters")
     table = questions.rows(web.db, questions.search(web.db, filters.flt))
     if fmt == "csv":
         data, media = questions.to_csv(table), "text/csv; charset=utf-8"
@@ -189,12 +208,19 @@ def _history(web: Web, q: Question) -> list[dict[str, Any]]:
         actor = web.db.get(Person, ev.actor_id) if ev.actor_id else None
         hidden = actor is None or actor.erased_at is not None or (actor.id == q.person_id and q.anonymous)
         known = web.t(f"web.event.{ev.action}")
+        # « fusionnée dans n°19 », « reportée » and friends link to what they name.
+        other = ev.detail.removeprefix("into ").strip() if ev.action in ("merged", "merged_from") else ""
+        link = f"/questions/{other}" if other.isdigit() else None
+        if ev.action == "moved" and ev.detail.isdigit():
+            link = f"/sessions/{ev.detail}"
         out.append(
             {
                 "at": web.stamp(ev.at, q.office_id),
                 "action": known if not known.startswith("web.event.") else ev.action,
                 "who": web.t("web.log.someone") if hidden else actor.name,  # type: ignore[union-attr]
-                "detail": ev.detail if ev.action not in ("created", "similar") else "",
+                "detail": "" if ev.action in LINKED_OR_SILENT else ev.detail,
+                "link": link,
+                "link_text": web.t(f"web.history.{ev.action}", number=other or ev.detail) if link else "",
             }
         )
     return out
@@ -211,10 +237,20 @@ def detail(web: Web) -> Response:
         row=row,
         session=session,
         history=_history(web, q),
-        status_choices=STATUS_CHOICES,
+        # A dismissed question keeps « Écartée » selected: saving its note must not silently reopen it.
+        status_choices=STATUS_CHOICES + (("dismissed",) if q.status == "dismissed" else ()),
+        duplicates=evening.duplicates(web.db, web.app.faq.similarity, q) if q.status not in CLOSED else [],
+        back_session=_back_session(web, q),
         can_act=web.role >= Role.ANT,
         closed=q.status in CLOSED,
     )
+
+
+def _back_session(web: Web, q: Question) -> Session | None:
+    """Opened from a session page or the live agenda (`?from=session`): the back link returns there."""
+    if web.request.query_params.get("from") != "session" or q.session_id is None:
+        return None
+    return web.db.get(Session, q.session_id)
 
 
 def _changeable(web: Web) -> Question:
@@ -233,10 +269,10 @@ def _audit(web: Web, q: Question, action: str, detail: str) -> None:
 def change_status(web: Web) -> Response:
     q = _changeable(web)
     status = web.field("status", 40)
-    if status not in STATUS_CHOICES:
+    if status not in STATUS_CHOICES and not (status == "dismissed" and q.status == "dismissed"):
         raise Refused(400, "bad_status")
     note = web.field("note", 2000)
-    questions.set_status(web.db, q, status, web.now, web.person, note=note or None)
+    questions.set_status(web.db, q, status, web.now, web.person, note=note)  # an emptied note is cleared
     _audit(web, q, "questions.status", f"{status}" + (f" : {note[:200]}" if note else ""))
     return web.redirect(f"/questions/{q.id}", "status")
 
@@ -254,7 +290,8 @@ def dismiss(web: Web) -> Response:
 def merge(web: Web) -> Response:
     source = _changeable(web)
     word = web.field("target", 20).lstrip("n°#").strip()
-    target = web.db.get(Question, int(word)) if word.isdigit() and int(word) <= MAX_ID else None
+    wanted = number(word)
+    target = web.db.get(Question, wanted) if wanted is not None else None
     if target is None:
         raise Refused(404, "unknown_question", number=word or "?")
     web.check_office(target.office_id)

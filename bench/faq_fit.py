@@ -1,0 +1,164 @@
+"""Fit the FAQ engine's decision (``bot/faq/data/decision.yml``) on the tuning sets only.
+
+    python bench/faq_fit.py [--write]
+
+1. The ranking blend ``alpha`` (rank = lexical + alpha * semantic) is the value of a small grid that ranks
+   the right entry first most often on the tuning sets.
+2. The decision is a logistic regression on the best candidate's features, the label being "the best
+   candidate is the right answer". The L2 strength is chosen by cross-validation: leave one tuning set
+   out (fit on the others, measure on it) and 5 folds over both.
+3. The report sets (half B, the fresh set, the other bases) are printed, never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from faq_sets import REPO, EvalSet, eval_sets
+
+from bot.faq.loader import load_base
+from bot.faq.matcher import DECISION, FEATURES, Matcher, Signals, rank
+
+ALPHAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+BETAS = (0.0, 1.0, 2.0, 4.0)
+L2S = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def collect(sets: list[EvalSet]) -> dict[str, list[tuple[Signals, str | None, list[str]]]]:
+    out: dict[str, list[tuple[Signals, str | None, list[str]]]] = {}
+    matchers: dict[tuple[Path, ...], Matcher] = {}
+    for s in sets:
+        if s.base not in matchers:
+            matchers[s.base] = Matcher(load_base(list(s.base)))
+        m = matchers[s.base]
+        ids = [e.id for e in m.base.entries]
+        out[s.name] = [(m.signals(c.question), c.expect, ids) for c in s.cases]
+    return out
+
+
+Rows = list[tuple[Signals, str | None, list[str]]]
+
+
+def rows(data: Rows, alpha: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Features of the best candidate and whether it is right; also the count of non-questions (never answered)."""
+    xs, ys, skipped = [], [], 0
+    for signals, expect, ids in data:
+        found = rank(signals, *alpha)
+        if not found:
+            skipped += 1
+            continue
+        index, features = found[0]
+        xs.append([features[k] for k in FEATURES])
+        ys.append(1.0 if expect is not None and ids[index] == expect else 0.0)
+    return np.asarray(xs), np.asarray(ys), skipped
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method, features standardised, intercept not penalised."""
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
+    w = np.zeros(z.shape[1])
+    penalty = np.eye(z.shape[1]) * l2
+    penalty[0, 0] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30, 30)))
+        grad = z.T @ (p - y) + penalty @ w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    weights = w[1:] / std
+    return weights, float(w[0] - (weights * mean).sum())
+
+
+def accuracy(data: Rows, alpha: tuple[float, float], weights: np.ndarray, bias: float) -> float:
+    """Overall accuracy at probability 0.5: right entry answered, or out of scope abstained."""
+    good = 0
+    for signals, expect, ids in data:
+        found = rank(signals, *alpha)
+        answered = None
+        if found:
+            index, features = found[0]
+            zv = bias + float(np.dot(weights, [features[k] for k in FEATURES]))
+            answered = ids[index] if zv >= 0.0 else None
+        good += answered == expect
+    return good / len(data) if data else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", action="store_true", help=f"write {DECISION.relative_to(REPO)}")
+    args = parser.parse_args()
+    sets = eval_sets()
+    data = collect(sets)
+    tune = [s.name for s in sets if s.tune]
+    pooled = [row for name in tune for row in data[name]]
+
+    def top1(blend: tuple[float, float]) -> float:
+        hits = [ids[rank(sg, *blend)[0][0]] == e for sg, e, ids in pooled if e is not None and rank(sg, *blend)]
+        return sum(hits) / max(1, sum(e is not None for _, e, _ in pooled))
+
+    blends = [(a, b) for a in ALPHAS for b in BETAS if a or b]
+    tops = {b: top1(b) for b in blends}
+    alpha = max(blends, key=lambda b: (round(tops[b], 4), -b[0] - b[1]))
+    grid = ", ".join(f"{a}/{b}: {tops[(a, b)]:.3f}" for a, b in blends)
+    print(f"alpha/beta (top-1 sur les jeux de réglage) : {grid} -> {alpha}")
+
+    rng = random.Random(7)
+    order = list(range(len(pooled)))
+    rng.shuffle(order)
+    folds = [[pooled[i] for i in order[k::5]] for k in range(5)]
+
+    def cv(l2: float) -> float:
+        scores = []
+        for held in range(len(tune)):
+            train = [r for j, name in enumerate(tune) if j != held for r in data[name]]
+            x, y, _ = rows(train, alpha)
+            w, b = fit(x, y, l2)
+            scores.append(accuracy(data[tune[held]], alpha, w, b))
+        for k in range(5):
+            train = [r for j, f in enumerate(folds) if j != k for r in f]
+            x, y, _ = rows(train, alpha)
+            w, b = fit(x, y, l2)
+            scores.append(accuracy(folds[k], alpha, w, b))
+        return float(np.mean(scores))
+
+    cvs = {l2: cv(l2) for l2 in L2S}
+    print("L2 (validation croisée) : " + ", ".join(f"{k}: {v:.3f}" for k, v in cvs.items()))
+    l2 = max(L2S, key=lambda k: (round(cvs[k], 4), k))
+    x, y, _ = rows(pooled, alpha)
+    weights, bias = fit(x, y, l2)
+    print(f"L2 {l2}; coefficients : " + ", ".join(f"{k} {w:+.2f}" for k, w in zip(FEATURES, weights, strict=True))
+          + f", biais {bias:+.2f}")
+    for s in sets:
+        role = "réglage" if s.tune else "rapport"
+        print(f"  {s.name:22} ({role}) exactitude {accuracy(data[s.name], alpha, weights, bias):.3f}")
+    if args.write:
+        doc = {
+            "alpha": alpha[0],
+            "beta": alpha[1],
+            "l2": l2,
+            "bias": round(bias, 4),
+            "weights": {k: round(float(w), 4) for k, w in zip(FEATURES, weights, strict=True)},
+        }
+        header = (
+            "# Written by bench/faq_fit.py: the ranking blend and the logistic decision of the FAQ engine.\n"
+            f"# Fitted on the tuning sets only ({', '.join(tune)}); L2 {l2} chosen by cross-validation"
+            f" (CV accuracy {cvs[l2]:.3f}).\n"
+        )
+        DECISION.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        print(f"écrit : {DECISION.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The evaluation sets of the FAQ engine, and which ones may be tuned on.
+
+Tuning (``faq_fit.py``) sees only the ``tune`` sets: the development set and half A of the held-out questions
+on the shipped base. Half B, the fresh held-out set and the cross-base sets (another base, on other themes,
+with its own questions) are only ever reported. The decision is made on the cross-base figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bot.faq.evaluate import Case, load_cases  # noqa: E402
+from tests.faq_holdout.report import split  # noqa: E402
+
+# The shared development set sits beside the worktrees (../shared from the main checkout, ../../shared from one).
+_PLACES = (REPO.parent / "shared" / "faq-bench", REPO.parent.parent / "shared" / "faq-bench")
+DEV = next((p for p in _PLACES if p.exists()), _PLACES[0])
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    base: tuple[Path, ...]
+    cases: tuple[Case, ...]
+    tune: bool  # may the fitting look at it?
+    cross_base: bool  # a base the engine's vocabulary and weights were never written for
+
+
+def _dev_dir(root: Path | None) -> Path:
+    return root if root is not None else DEV
+
+
+def eval_sets(dev: Path | None = None) -> list[EvalSet]:
+    holdout = REPO / "tests" / "faq_holdout"
+    faq = (REPO / "faq",)
+    halves = split(load_cases(holdout / "cases.yml"))
+    sets = [
+        EvalSet("dev", (_dev_dir(dev) / "base",), tuple(load_cases(_dev_dir(dev) / "cases.yml")), True, False),
+        EvalSet("dev +", (_dev_dir(dev) / "base",), tuple(load_cases(REPO / "tests" / "faq_tune" / "dev-extra.yml")),
+                True, False),
+        EvalSet("faq/ A", faq, tuple(halves["A"]), True, False),
+        EvalSet("faq/ B", faq, tuple(halves["B"]), False, False),
+        EvalSet("faq/ frais", faq, tuple(load_cases(holdout / "fresh.yml")), False, False),
+    ]
+    for folder in sorted((REPO / "tests" / "faq_crossbase").iterdir()):
+        if (folder / "cases.yml").exists():
+            sets.append(
+                EvalSet(f"{folder.name} (autre base)", (folder / "base",), tuple(load_cases(folder / "cases.yml")),
+                        False, True)
+            )
+    return sets

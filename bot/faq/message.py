@@ -1,0 +1,123 @@
+"""What kind of message this is before any tutorial is looked for: chatter or a question, French or English,
+and, in a message of several sentences, which sentences carry the question.
+
+Greetings, thanks and small talk are recognised by their words (``data/smalltalk.yml``): a message made only
+of such words, of the vocabulary's stop/noise/light words and of emojis is chatter. The matcher never
+answers chatter with a tutorial; the chat gives it a short friendly line instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.faq.normalize import Normalizer, fold, split_words
+
+SMALLTALK = Path(__file__).parent / "data" / "smalltalk.yml"
+
+CHATTER = "chatter"
+THANKS = "thanks"
+GREETING = "greeting"
+QUESTION = "question"
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*")
+MIN_CONTENT = 2  # a question sentence with no more meaningful words than this keeps earlier ones as context
+
+
+@dataclass(frozen=True)
+class SmallTalk:
+    words: frozenset[str]
+    phrases: tuple[str, ...]
+    english: frozenset[str]
+    french: frozenset[str]
+    thanks: frozenset[str]
+    greetings: frozenset[str]
+    question_words: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def smalltalk() -> SmallTalk:
+    data: Any = yaml.safe_load(SMALLTALK.read_text(encoding="utf-8"))
+
+    def words(key: str) -> frozenset[str]:
+        return frozenset(fold(str(w)) for w in data[key])
+
+    return SmallTalk(
+        words("words"),
+        tuple(str(p) for p in data["phrases"]),
+        words("english"),
+        words("french"),
+        words("thanks"),
+        words("greetings"),
+        words("question_words"),
+    )
+
+
+@dataclass(frozen=True)
+class Reading:
+    kind: str  # QUESTION, or GREETING / THANKS / CHATTER: not a question for the base
+    english: bool
+    focus: str  # the text to match: the question sentence(s) of a long message, else the whole message
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind == QUESTION
+
+
+def is_english(text: str) -> bool:
+    st = smalltalk()
+    raw = split_words(fold(text))
+    en = sum(w in st.english for w in raw)
+    fr = sum(w in st.french for w in raw)
+    return (en >= 2 and en > fr) or (en >= 1 and fr == 0 and len(raw) <= 3 and en == len(raw))
+
+
+def _kind(text: str, norm: Normalizer) -> str:
+    """QUESTION unless every meaningful word of the text is a word of small talk."""
+    st = smalltalk()
+    raw = split_words(fold(text))
+    content = [w for w in norm.words(text) if w not in st.words]
+    if content:
+        return QUESTION
+    if any(w in st.thanks for w in raw):
+        return THANKS
+    if any(w in st.greetings for w in raw):
+        return GREETING
+    return CHATTER
+
+
+def _asks(sentence: str) -> bool:
+    words = split_words(fold(sentence))
+    return "?" in sentence or bool(words and words[0] in smalltalk().question_words)
+
+
+def read(text: str, norm: Normalizer) -> Reading:
+    text = text.strip()
+    english = is_english(text)
+    kind = _kind(text, norm)
+    if kind != QUESTION:
+        return Reading(kind, english, text)
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    # Greetings, thanks and signatures around the question say nothing about it.
+    useful = [s for s in sentences if _kind(s, norm) == QUESTION]
+    if len(useful) <= 1:
+        return Reading(QUESTION, english, useful[0] if useful else text)
+    asking = [i for i, s in enumerate(useful) if _asks(s)]
+    if not asking:
+        return Reading(QUESTION, english, " ".join(useful))
+    keep: set[int] = set()
+    for i in asking:
+        keep.add(i)
+        # "Que dois-je faire ?" needs the sentences before it: walk back until the question has substance.
+        content = len(norm.stems(useful[i], keep_light=False))
+        j = i - 1
+        while content <= MIN_CONTENT and j >= 0:
+            keep.add(j)
+            content += len(norm.stems(useful[j], keep_light=False))
+            j -= 1
+    return Reading(QUESTION, english, " ".join(useful[i] for i in sorted(keep)))
