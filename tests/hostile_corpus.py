@@ -149,9 +149,10 @@ COMMANDS = (
     "relancer",
     "observatoire",
     "etape",
+    "modifier-seance",
 )
 # Commands whose first argument is a number and which take text after it.
-NUMBER_THEN_TEXT = ("modifier", "repondu", "ecarter", "annuler", "reporter", "fusionner", "utile")
+NUMBER_THEN_TEXT = ("modifier", "repondu", "ecarter", "annuler", "reporter", "fusionner", "utile", "modifier-seance")
 
 
 def corpus() -> list[str]:

@@ -71,6 +71,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "annoncer": ("{S}", "{SS}", "{SO}"),
     "deplacer": ("{S} 2026-12-10 18:30", "{SS} 2026-12-10 18:30", "{SO} 2026-12-10 18:30"),
     "annuler": ("{S} neige", "{SO} neige"),
+    "modifier-seance": ("{S} places=20 lieu=Mairie", "{SS} places=3", "{SO} lieu=Ailleurs"),
     "sauter": ("{S}", "{SO}"),
     "inviter": ("{P}", "{PO}", "{PH}"),
     "retirer": ("{P}", "{PO}", "{PH}"),

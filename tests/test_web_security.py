@@ -119,7 +119,7 @@ def test_a_crash_shows_the_error_page_with_the_menu_of_the_signed_in_person(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(question_log.questions, "search_page", broken)
+    monkeypatch.setattr(question_log.search, "page", broken)
     page = visitor.get("/questions")
     assert page.status_code == 500 and "Problème technique" in page.text
     assert "Se déconnecter" in page.text and "Connecté : Julien" in page.text
