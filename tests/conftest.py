@@ -1,4 +1,8 @@
-"""Shared fixtures: a database (SQLite, or PostgreSQL when KLUB_TEST_DATABASE_URL is set), a manual clock, an app."""
+"""Shared fixtures: a database (SQLite, or PostgreSQL when KLUB_TEST_DATABASE_URL is set), a manual clock, an app.
+
+The suite runs in parallel (pytest-xdist): each worker has its own temporary directory (so its own SQLite
+files) and, on PostgreSQL, its own database `<name>_<worker>` created next to the one given, through it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
@@ -19,7 +23,18 @@ from bot.storage import db as storage
 from bot.storage.tables import Base
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("KLUB_TEST_DATABASE_URL", "")
+GIVEN_PG_URL = os.environ.get("KLUB_TEST_DATABASE_URL", "")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1… under xdist; empty in a plain run
+
+
+def _worker_url(url: str, worker: str) -> str:
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _worker_url(GIVEN_PG_URL, WORKER)  # the database this process's tests use
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -27,21 +42,41 @@ def paris(text_: str) -> datetime:
     return datetime.strptime(text_, "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
 
 
+def _recreate_worker_database(drop_only: bool = False) -> None:
+    """Through the given database (an admin connection outside any transaction), make this worker's
+    database anew: whatever a previous, interrupted run left there is gone."""
+    name = make_url(PG_URL).database
+    engine = storage.make_engine(GIVEN_PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not drop_only:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per run; each test then gets a pristine copy (SQLite) or truncated tables (PostgreSQL)."""
     if PG_URL:
         # When CI asks for PostgreSQL, an unreachable server is a failure, never a skip.
-        engine = storage.make_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+        if PG_URL != GIVEN_PG_URL:
+            _recreate_worker_database()
+        else:
+            engine = storage.make_engine(PG_URL)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            engine.dispose()
         storage.upgrade(PG_URL)
-        return PG_URL
+        yield PG_URL
+        if PG_URL != GIVEN_PG_URL:
+            _recreate_worker_database(drop_only=True)
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     storage.upgrade(f"sqlite:///{path}")
-    return str(path)
+    yield str(path)
 
 
 @pytest.fixture

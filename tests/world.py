@@ -283,15 +283,30 @@ def play(app: App, who: str, line: str, chat: str) -> Outcome:
     return Outcome(replies, list(keys), app.outbox.drain("console"))
 
 
-def digest(app: App) -> str:
-    """Every row of every table, hashed (volatile bookkeeping columns aside): equal digests, same state."""
-    h = hashlib.sha256()
-    with app.engine.connect() as conn:
+_DIGEST_SQL: dict[str, list[tuple[str, str]]] = {}  # dialect -> (table, SELECT) compiled once
+
+
+def _digest_queries(app: App) -> list[tuple[str, str]]:
+    dialect = app.engine.dialect
+    found = _DIGEST_SQL.get(dialect.name)
+    if found is None:
+        found = []
         for table in Base.metadata.sorted_tables:
             if table.name == "gate_attempts":
                 continue  # failed codes are counted on purpose: that is the rate limit
             cols = [c for c in table.columns if (table.name, c.name) not in VOLATILE]
-            pk = list(table.primary_key.columns)
-            for row in conn.execute(select(*cols).order_by(*pk)):
-                h.update(repr((table.name, tuple(row))).encode("utf-8", "backslashreplace"))
+            query = select(*cols).order_by(*table.primary_key.columns)
+            found.append((table.name, str(query.compile(dialect=dialect))))
+        _DIGEST_SQL[dialect.name] = found
+    return found
+
+
+def digest(app: App) -> str:
+    """Every row of every table, hashed (volatile bookkeeping columns aside): equal digests, same state.
+    The SELECTs are compiled once and read the driver's values: this runs after every cell of the matrix."""
+    h = hashlib.sha256()
+    with app.engine.connect() as conn:
+        for name, query in _digest_queries(app):
+            for row in conn.exec_driver_sql(query):
+                h.update(repr((name, tuple(row))).encode("utf-8", "backslashreplace"))
     return h.hexdigest()
