@@ -219,7 +219,7 @@ class ConsoleRunner:
                 self.write(f"[{self.label(message.chat)}] (Klub : {action.action} {action.user_id})")
             else:
                 self.show(message.chat, message.reply)
-            self.app.outbox.ack(message)
+            self.app.outbox.told_sent(message)  # drain recorded it as sent
 
     # -- lines ----------------------------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ Shared by the chat adapters. Only the sending itself is the platform's: a row is
 recorded sent, failed, or uncertain when it may have arrived — never retried: a reminder twice is worse
 than a reminder late. The pump wakes when this process commits rows, and every `delivery.poll` seconds
 for rows written by other processes. Database calls run off the event loop.
+
+One commit per message: the outcome of a call is kept in memory (`_ended`) and written in the commit
+that marks the next message sending, or in the next claim; at most one row is 'sending' at any time, so
+a crash leaves at most that one uncertain (sent or not, it is never repeated).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Protocol
 
 from bot.bootstrap import App
 from bot.messages import MemberAction, OutMessage
+from bot.outbox import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ class OutboxPump:
         # One platform call in flight per instance and platform (fast-path replies and the batch take
         # turns, one message each): a crash leaves at most one row uncertain.
         self._sending = asyncio.Lock()
+        # The last call that ended, its row still 'sending': recorded by the next commit (under the lock).
+        self._ended: Outcome | None = None
         self.poll = app.config.delivery.poll
         self.batch = app.config.delivery.batch
 
@@ -81,6 +88,7 @@ class OutboxPump:
         except TimeoutError:
             log.warning("%s : envoi de la file interrompu à l'arrêt", self.platform)
         self._task = None
+        await self._settle()
 
     def _on_outbox(self, platform: str) -> None:
         # May be called from another thread (a message handler, the scheduler): wake through the loop.
@@ -110,33 +118,80 @@ class OutboxPump:
     async def flush(self) -> tuple[int, int]:
         """Send what the outbox holds for this platform, batch after batch; returns (sent, given up)."""
         sent = failed = 0
-        while not self._closing:
-            batch = await asyncio.to_thread(self.app.outbox.claim, self.platform, self.batch)
-            if not batch:
-                break
-            self._held = list(batch)
-            while self._held:
-                if self._closing:
+        try:
+            while not self._closing:
+                async with self._sending:  # the next claim also records the last outcome
+                    ended, self._ended = self._ended, None
+                    try:
+                        batch = await asyncio.to_thread(
+                            partial(self.app.outbox.claim, self.platform, self.batch, after=ended)
+                        )
+                    except BaseException:
+                        self._ended = ended  # not recorded: the next commit tries again
+                        raise
+                self._tell(ended)
+                if not batch:
                     break
-                message = self._held.pop(0)
-                if await self.deliver_now(message):
-                    sent += 1
-                else:
-                    failed += 1
-            if self._held:  # stopping: what we hold and did not start goes back at once
-                await asyncio.to_thread(self.app.outbox.release, self._held)
-                self._held = []
+                self._held = list(batch)
+                while self._held:
+                    if self._closing:
+                        break
+                    message = self._held.pop(0)
+                    if await self._send_one(message):
+                        sent += 1
+                    else:
+                        failed += 1
+                if self._held:  # stopping: what we hold and did not start goes back at once
+                    await asyncio.to_thread(self.app.outbox.release, self._held)
+                    self._held = []
+        finally:
+            await self._settle()
         return sent, failed
 
     async def deliver_now(self, message: OutMessage) -> bool:
-        """Send one claimed row (the fast path for replies, or a row of a batch): sending, call, sent."""
+        """Send one claimed row at once (the fast path for replies): sending, call, outcome recorded."""
+        delivered = await self._send_one(message)
+        await self._settle()
+        return delivered
+
+    async def _send_one(self, message: OutMessage) -> bool:
+        """Mark the row sending (recording the previous outcome in the same commit) and call the
+        platform; its own outcome waits in `_ended` for the next commit."""
         async with self._sending:
-            if not await asyncio.to_thread(self.app.outbox.mark_sending, message):
+            ended, self._ended = self._ended, None
+            try:
+                marked = await asyncio.to_thread(partial(self.app.outbox.mark_sending, message, after=ended))
+            except BaseException:
+                self._ended = ended
+                raise
+            self._tell(ended)
+            if not marked:
                 log.info("message %s repris par une autre instance : pas envoyé ici", message.ledger_id)
                 return False
-            return await self._deliver(message)
+            outcome = await self._deliver(message)
+            self._ended = (message, outcome)
+            return outcome == "sent"
 
-    async def _deliver(self, message: OutMessage) -> bool:
+    async def _settle(self) -> None:
+        """Record the last outcome in a commit of its own (nothing follows it now)."""
+        async with self._sending:
+            ended, self._ended = self._ended, None
+            if ended is None:
+                return
+            try:
+                await asyncio.to_thread(partial(self.app.outbox.settle, ended, tell=False))
+            except Exception:
+                self._ended = ended  # still 'sending' in the database: the next commit records it
+                log.exception("accusé d'envoi en échec pour %s", ended[0].chat.chat_id)
+                return
+        self._tell(ended)
+
+    def _tell(self, ended: Outcome | None) -> None:
+        if ended is not None:
+            self.app.outbox.tell(ended)
+
+    async def _deliver(self, message: OutMessage) -> str:
+        """The platform call: "sent", "failed" (certainly not delivered) or "uncertain"."""
         where = message.chat.chat_id
         action = MemberAction.from_out(message)
         try:
@@ -146,26 +201,14 @@ class OutboxPump:
                 await self._send(message)
         except DeliveryUncertain as exc:
             log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
-            await self._give_up(message, "uncertain")
-            return False
+            return "uncertain"
         except self._expected as exc:
             log.error("message de la file non envoyé dans %s : %s", where, exc)
-            await self._give_up(message, "failed")
-            return False
+            return "failed"
         except Exception:
             log.exception("message de la file non envoyé dans %s", where)
-            await self._give_up(message, "failed")
-            return False
-        try:
-            await asyncio.to_thread(partial(self.app.outbox.ack, message, tell=False))
-            self.app.outbox.told_sent(message)
-        except Exception:
-            log.exception("accusé d'envoi en échec pour %s", where)
-        return True
-
-    async def _give_up(self, message: OutMessage, outcome: str) -> None:
-        await asyncio.to_thread(partial(self.app.outbox.fail, message, outcome, tell=False))
-        self.app.outbox.told_failed(message, outcome)
+            return "failed"
+        return "sent"
 
 
 class _Sender(Protocol):

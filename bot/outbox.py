@@ -7,6 +7,11 @@ instances share the work), `mark_sending` commits just before the platform call,
 the outcome. A row left 'sending' by a process that died may have reached the platform: it becomes
 'uncertain' and is never tried again. Claims of a dead instance (stale heartbeat, see
 `bot.instances`) or with an expired lease go back to the pool.
+
+A commit costs a disk flush on PostgreSQL, so a sender that goes through a batch records the outcome
+of one message in the commit that marks the next one sending (`mark_sending(..., after=...)`), and the
+last outcome of a batch in the commit of the next claim (`claim(..., after=...)`): one commit per
+message, and still at most one row 'sending' per sender at any time.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from bot.storage.tables import InstanceRow, OutboxRow
 
 log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
+# A message whose platform call has ended, and how: "sent", "failed" (certainly not delivered) or
+# "uncertain" (may have arrived). Recorded by `ack`/`fail`, or in the sender's next commit.
+Outcome = tuple[OutMessage, str]
 
 
 @dataclass
@@ -189,52 +197,61 @@ class Outbox:
             ),
         )
 
-    def claim(self, platform: str, limit: int | None = None) -> list[OutMessage]:
+    def claim(self, platform: str, limit: int | None = None, *, after: Outcome | None = None) -> list[OutMessage]:
         """Take up to `limit` deliverable rows of `platform` for this instance, oldest first. Reminders
-        past their grace are dropped on the way (logged), never sent late."""
+        past their grace are dropped on the way (logged), never sent late. `after`: the outcome of the
+        message sent last, recorded in the same commit (the caller tells `told_sent`/`told_failed`)."""
         now = self.clock.now()
         with self.sessions.begin() as db:
-            expired = db.scalars(
-                update(OutboxRow)
-                .where(self._claimable(platform, now), OutboxRow.expires_at < now)
-                .values(status="dropped", claimed_by=self.instance)
-                .returning(OutboxRow.offset_key)
-            ).all()
-            for key in expired:
-                log.warning("rappel abandonné (trop tard, au-delà du délai de grâce) : %s", key)
-            pick = select(OutboxRow.id).where(self._claimable(platform, now)).order_by(OutboxRow.id)
-            if limit is not None:
-                pick = pick.limit(limit)
-            if db.get_bind().dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)  # instances share the rows, never block
-            claimed = db.scalars(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(pick.scalar_subquery()))
-                .values(status="claimed", claimed_by=self.instance, lease_until=now + self.lease)
-                .returning(OutboxRow)
-                .execution_options(synchronize_session=False)
-            ).all()
-            return [decode(row) for row in sorted(claimed, key=lambda r: r.id)]
+            if after is not None:
+                self._record(db, after, now)
+            return self._claim(db, platform, limit, now, "claimed")
+
+    def _claim(self, db: Session, platform: str, limit: int | None, now: datetime, status: str) -> list[OutMessage]:
+        expired = db.scalars(
+            update(OutboxRow)
+            .where(self._claimable(platform, now), OutboxRow.expires_at < now)
+            .values(status="dropped", claimed_by=self.instance)
+            .returning(OutboxRow.offset_key)
+        ).all()
+        for key in expired:
+            log.warning("rappel abandonné (trop tard, au-delà du délai de grâce) : %s", key)
+        pick = select(OutboxRow.id).where(self._claimable(platform, now)).order_by(OutboxRow.id)
+        if limit is not None:
+            pick = pick.limit(limit)
+        if db.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)  # instances share the rows, never block
+        values: dict[str, Any] = {"status": status, "claimed_by": self.instance, "lease_until": now + self.lease}
+        if status == "sent":
+            values["sent_at"] = now
+        claimed = db.scalars(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(pick.scalar_subquery()))
+            .values(**values)
+            .returning(OutboxRow)
+            .execution_options(synchronize_session=False)
+        ).all()
+        return [decode(row) for row in sorted(claimed, key=lambda r: r.id)]
 
     def drain(self, platform: str) -> list[OutMessage]:
-        """Take everything deliverable for `platform`, recorded as delivered by the caller: for a
+        """Take everything deliverable for `platform`, recorded as delivered in the same commit: for a
         platform that shows messages at once and cannot fail (the console) and for tests. Senders that
         call a remote platform use `claim`, `mark_sending` and `ack`/`fail` instead."""
-        taken = self.claim(platform)
-        ids = [m.ledger_id for m in taken if m.ledger_id is not None]
-        if ids:
-            with self.sessions.begin() as db:
-                db.execute(
-                    update(OutboxRow).where(OutboxRow.id.in_(ids)).values(status="sent", sent_at=self.clock.now())
-                )
-        return taken
-
-    def mark_sending(self, message: OutMessage) -> bool:
-        """Committed just before the platform call. False: the claim was lost (taken over), do not send."""
-        if message.ledger_id is None:
-            return True
         now = self.clock.now()
         with self.sessions.begin() as db:
+            return self._claim(db, platform, None, now, "sent")
+
+    def mark_sending(self, message: OutMessage, *, after: Outcome | None = None) -> bool:
+        """Committed just before the platform call. False: the claim was lost (taken over), do not send.
+        `after`: the outcome of the message sent before, recorded in this same commit (the caller tells)."""
+        now = self.clock.now()
+        if message.ledger_id is None and after is None:
+            return True
+        with self.sessions.begin() as db:
+            if after is not None:
+                self._record(db, after, now)
+            if message.ledger_id is None:
+                return True
             done = db.execute(
                 update(OutboxRow)
                 .where(
@@ -246,18 +263,41 @@ class Outbox:
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
+    def _record(self, db: Session, outcome: Outcome, now: datetime) -> None:
+        message, how = outcome
+        if message.ledger_id is None:
+            return
+        values: dict[str, Any] = {"status": "sent", "sent_at": now}
+        if how != "sent":
+            values = {"status": "failed" if how == "failed" else "uncertain"}
+            log.warning("message %s non remis (%s)", message.ledger_id, values["status"])
+        db.execute(update(OutboxRow).where(OutboxRow.id == message.ledger_id).values(**values))
+
     def ack(self, message: OutMessage, *, tell: bool = True) -> None:
         """The platform accepted the message. `tell=False`: the caller runs `told_sent` itself (on its
         event loop, when this runs in a worker thread)."""
-        if message.ledger_id is not None:
+        self.settle((message, "sent"), tell=tell)
+
+    def fail(self, message: OutMessage, outcome: str, *, tell: bool = True) -> None:
+        """Given up: "failed" (certainly not delivered) or "uncertain" (may have arrived). Either way the
+        row is never tried again: never twice."""
+        self.settle((message, "failed" if outcome == "failed" else "uncertain"), tell=tell)
+
+    def settle(self, outcome: Outcome, *, tell: bool = True) -> None:
+        """Record how a platform call ended, in its own commit (see `ack` and `fail`)."""
+        if outcome[0].ledger_id is not None:
             with self.sessions.begin() as db:
-                db.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == message.ledger_id)
-                    .values(status="sent", sent_at=self.clock.now())
-                )
+                self._record(db, outcome, self.clock.now())
         if tell:
+            self.tell(outcome)
+
+    def tell(self, outcome: Outcome) -> None:
+        """Run the callbacks for an outcome once it is committed."""
+        message, how = outcome
+        if how == "sent":
             self.told_sent(message)
+        else:
+            self.told_failed(message, how)
 
     def told_sent(self, message: OutMessage) -> None:
         for callback in self._on_sent:
@@ -266,17 +306,6 @@ class Outbox:
     def told_failed(self, message: OutMessage, outcome: str) -> None:
         for callback in self._on_failed:
             callback(message, outcome)
-
-    def fail(self, message: OutMessage, outcome: str, *, tell: bool = True) -> None:
-        """Given up: "failed" (certainly not delivered) or "uncertain" (may have arrived). Either way the
-        row is never tried again: never twice."""
-        status = "failed" if outcome == "failed" else "uncertain"
-        if message.ledger_id is not None:
-            log.warning("message %s non remis (%s)", message.ledger_id, status)
-            with self.sessions.begin() as db:
-                db.execute(update(OutboxRow).where(OutboxRow.id == message.ledger_id).values(status=status))
-        if tell:
-            self.told_failed(message, outcome)
 
     def release(self, messages: list[OutMessage]) -> None:
         """Give back claims not yet sending (a clean stop): another instance, or our next start, sends them."""
