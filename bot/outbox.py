@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -112,6 +112,54 @@ def new_row(message: OutMessage, now: datetime, **extra: Any) -> OutboxRow:
     )
 
 
+# -- the claim statements ----------------------------------------------------------------------------
+# Built once with bound parameters (of_platform, now, dead_before, me, lease, limit): a sender claims after
+# every batch and the console after every message, and building them is most of a claim's cost.
+
+
+def _claimable() -> Any:
+    dead = select(InstanceRow.name).where(InstanceRow.heartbeat_at < bindparam("dead_before"))
+    return and_(
+        OutboxRow.platform == bindparam("of_platform"),
+        or_(
+            OutboxRow.status == "pending",
+            and_(
+                OutboxRow.status == "claimed",
+                or_(OutboxRow.lease_until < bindparam("now"), OutboxRow.claimed_by.in_(dead)),
+            ),
+        ),
+    )
+
+
+def _take(status: str, limited: bool) -> Any:
+    pick = select(OutboxRow.id).where(_claimable()).order_by(OutboxRow.id)
+    if limited:
+        pick = pick.limit(bindparam("limit", type_=Integer))
+    # PostgreSQL: instances share the rows and never block each other (SQLite has no row locks).
+    pick = pick.with_for_update(skip_locked=True)
+    values: dict[str, Any] = {"status": status, "claimed_by": bindparam("me"), "lease_until": bindparam("lease")}
+    if status == "sent":
+        values["sent_at"] = bindparam("now")
+    return (
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(pick.scalar_subquery()))
+        .values(**values)
+        .returning(OutboxRow)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_DROP_EXPIRED = (
+    update(OutboxRow)
+    .where(_claimable(), OutboxRow.expires_at < bindparam("now"))
+    .values(status="dropped", claimed_by=bindparam("me"))
+    .returning(OutboxRow.offset_key)
+)
+_CLAIM = _take("claimed", limited=True)
+_CLAIM_ALL = _take("claimed", limited=False)
+_DRAIN = _take("sent", limited=False)
+
+
 # -- the outbox ---------------------------------------------------------------------------------------
 
 
@@ -182,20 +230,15 @@ class Outbox:
 
     # -- delivering -----------------------------------------------------------------------------------
 
-    def _dead(self, now: datetime) -> Any:
-        return select(InstanceRow.name).where(InstanceRow.heartbeat_at < now - self.dead_after)
-
-    def _claimable(self, platform: str, now: datetime) -> Any:
-        return and_(
-            OutboxRow.platform == platform,
-            or_(
-                OutboxRow.status == "pending",
-                and_(
-                    OutboxRow.status == "claimed",
-                    or_(OutboxRow.lease_until < now, OutboxRow.claimed_by.in_(self._dead(now))),
-                ),
-            ),
-        )
+    def _params(self, platform: str, now: datetime, **extra: Any) -> dict[str, Any]:
+        return {
+            "of_platform": platform,
+            "now": now,
+            "dead_before": now - self.dead_after,
+            "me": self.instance,
+            "lease": now + self.lease,
+            **extra,
+        }
 
     def claim(self, platform: str, limit: int | None = None, *, after: Outcome | None = None) -> list[OutMessage]:
         """Take up to `limit` deliverable rows of `platform` for this instance, oldest first. Reminders
@@ -208,29 +251,11 @@ class Outbox:
             return self._claim(db, platform, limit, now, "claimed")
 
     def _claim(self, db: Session, platform: str, limit: int | None, now: datetime, status: str) -> list[OutMessage]:
-        expired = db.scalars(
-            update(OutboxRow)
-            .where(self._claimable(platform, now), OutboxRow.expires_at < now)
-            .values(status="dropped", claimed_by=self.instance)
-            .returning(OutboxRow.offset_key)
-        ).all()
-        for key in expired:
+        params = self._params(platform, now, limit=limit)
+        for key in db.scalars(_DROP_EXPIRED, params).all():
             log.warning("rappel abandonné (trop tard, au-delà du délai de grâce) : %s", key)
-        pick = select(OutboxRow.id).where(self._claimable(platform, now)).order_by(OutboxRow.id)
-        if limit is not None:
-            pick = pick.limit(limit)
-        if db.get_bind().dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)  # instances share the rows, never block
-        values: dict[str, Any] = {"status": status, "claimed_by": self.instance, "lease_until": now + self.lease}
-        if status == "sent":
-            values["sent_at"] = now
-        claimed = db.scalars(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(pick.scalar_subquery()))
-            .values(**values)
-            .returning(OutboxRow)
-            .execution_options(synchronize_session=False)
-        ).all()
+        take = _DRAIN if status == "sent" else _CLAIM_ALL if limit is None else _CLAIM
+        claimed = db.scalars(take, params).all()
         return [decode(row) for row in sorted(claimed, key=lambda r: r.id)]
 
     def drain(self, platform: str) -> list[OutMessage]:
