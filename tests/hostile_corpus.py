@@ -163,8 +163,11 @@ def corpus() -> list[str]:
         for arg in garbage:
             lines.append(f"/{name} {arg}")
         if name in NUMBER_THEN_TEXT:
-            for number, text in product(NUMBERS[::4], UNICODE[::3] + MARKUP[::4]):
-                lines.append(f"/{name} {number} {text}")
+            # Each number edge once before a text and each text once after a number edge (the full
+            # product, 48 lines a command, repeated itself); every text after a valid number just below.
+            numbers, texts = NUMBERS[::4], UNICODE[::3] + MARKUP[::4]
+            for k in range(max(len(numbers), len(texts))):
+                lines.append(f"/{name} {numbers[k % len(numbers)]} {texts[k % len(texts)]}")
             for text in UNICODE + MARKUP:
                 lines.append(f"/{name} 1 {text}")
     for date in DATES:

@@ -2,8 +2,8 @@
 
 Every line is played twice: by the ANT where the command is allowed (so that the arguments reach the
 handler's parsing), and by a speaker × chat taken in turn from every role × chat kind (private, the
-office's équipe and prestataires groups, another office's groups). Timing is not asserted here: the
-slowest line is reported by bench/hostile_bench.py.
+office's équipe and prestataires groups, another office's groups), in four parts that run in parallel.
+Timing is not asserted here: the slowest line is reported by bench/hostile_bench.py.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from .world import CHATS, SPEAKERS, World, digest, play
 LINES = corpus()
 TABLE = {c.name: c for c in all_commands()}
 COMBOS = [(s.slug, c.name) for s in SPEAKERS for c in CHATS]
+# Played in parts that parallel workers share; line i keeps its speaker × chat, COMBOS[i % len(COMBOS)]
+# (PARTS and len(COMBOS) have no common divisor: every part still meets every combination).
+PARTS = 4
 
 
 def first_combo(line: str) -> tuple[str, str]:
@@ -47,11 +50,13 @@ def test_the_corpus_is_large_and_covers_every_command() -> None:
         assert sum(1 for line in LINES if line.startswith(f"/{name} ")) >= 40, name
 
 
-def test_hostile_corpus(world: World) -> None:
+@pytest.mark.parametrize("part", range(PARTS))
+def test_hostile_corpus(world: World, part: int) -> None:
     failures: list[str] = []
     refused = changed = 0
     seeded = before = digest(world.app)
-    for i, line in enumerate(LINES):
+    lines = [(i, line) for i, line in enumerate(LINES) if i % PARTS == part]
+    for i, line in lines:
         for who, chat in (first_combo(line), COMBOS[i % len(COMBOS)]):
             outcome = play(world.app, who, line, chat)
             after = digest(world.app)
@@ -69,4 +74,4 @@ def test_hostile_corpus(world: World) -> None:
             before = after
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
     # The corpus is hostile: most lines are refused; a few well-formed ones go through.
-    assert refused > len(LINES) and changed > 0
+    assert refused > len(lines) and changed > 0
