@@ -3,10 +3,10 @@
     python bench/delivery_bench.py [--rows 2000] [--runs 3] [--pg postgresql+psycopg://…]
 
 1. Throughput: ROWS messages written to the outbox, then delivered by the real `OutboxPump` (claim by
-   batches, commit 'sending', call, commit 'sent') to a platform call that returns at once — what the
-   database machinery costs, without Telegram's own limit (30 messages/s per bot). One instance, then
-   two instances (two processes on the same database, started together): messages/s and how the rows
-   were shared.
+   batches; one commit per message, 'sending' together with the previous message's 'sent'; call) to a
+   platform call that returns at once — what the database machinery costs, without Telegram's own limit
+   (30 messages/s per bot). One instance, then two instances (two processes on the same database,
+   started together): messages/s and how the rows were shared.
 2. Recovery: instance "a" claims every row, is in the middle of sending one, and dies. A new process
    under the same name starts: the delay from its start to the first and to the last recovered
    delivery, and how many rows ended uncertain (at most the one in flight).

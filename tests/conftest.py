@@ -20,7 +20,8 @@ from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.storage import db as storage
-from bot.storage.tables import Base
+
+from .helpers import empty_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 GIVEN_PG_URL = os.environ.get("KLUB_TEST_DATABASE_URL", "")
@@ -83,9 +84,8 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def database_url(_template: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
         engine = storage.make_engine(PG_URL)
-        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            empty_postgres(conn)
         engine.dispose()
         yield PG_URL
         return

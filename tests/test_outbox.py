@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import instances
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
-from bot.messages import Button, ChatRef, GateReply, Incoming, JoinLink, OutMessage, Reply, UserRef
+from bot.messages import Button, ChatRef, GateReply, Incoming, JoinLink, MemberAction, OutMessage, Reply, UserRef
 from bot.outbox import decode, encode, new_row
 from bot.storage.tables import OutboxRow
 
@@ -155,3 +156,40 @@ def test_stored_updates_of_a_crashed_instance_are_taken_again(
     assert b.inbox.take("telegram") == [("8", '{"n": 8}')]
     a.close()
     b.close()
+
+
+async def test_the_pump_commits_once_per_message_and_never_has_two_rows_sending(app: App) -> None:
+    for n in range(7):
+        app.outbox.put(message(n))
+    at_call: list[dict[int, str]] = []
+    told: list[tuple[str, str]] = []
+
+    async def send(out: OutMessage) -> None:
+        at_call.append(statuses(app))
+        if out.reply.text == "Message 3":
+            raise DeliveryUncertain("délai de lecture dépassé")
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError(action)
+
+    def on_sent(out: OutMessage) -> None:
+        told.append((out.reply.text, statuses(app)[out.ledger_id or 0]))  # told once it is committed
+
+    app.outbox.on_sent(on_sent)
+    app.outbox.on_failed(lambda out, how: told.append((out.reply.text, statuses(app)[out.ledger_id or 0])))
+    commits: list[int] = []
+    event.listen(app.engine, "commit", lambda conn: commits.append(1))
+    pump = OutboxPump(app, "telegram", send, execute)
+    pump.batch = 3
+    assert await pump.flush() == (6, 1)
+    ids = sorted(statuses(app))
+    for i, seen in enumerate(at_call):
+        # At each call: the rows before it recorded, this one alone 'sending', the rest not started.
+        done = ["uncertain" if k == 3 else "sent" for k in range(i)]
+        assert [seen[x] for x in ids[:i]] == done
+        assert seen[ids[i]] == "sending"
+        assert set(seen[x] for x in ids[i + 1 :]) <= {"claimed", "pending"}
+    assert sorted(statuses(app).values()) == ["sent"] * 6 + ["uncertain"]
+    assert told == [(f"Message {n}", "uncertain" if n == 3 else "sent") for n in range(7)]
+    # One commit per message (its 'sending' carries the previous outcome) and one per claim (3, 3, 1, none).
+    assert len(commits) == 7 + 4

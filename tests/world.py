@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from unittest import mock
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select
 
 from adapters.render import to_plain
 from bot import clubs, membership, questions
@@ -29,6 +29,8 @@ from bot.membership import console_chat_id, link_identity
 from bot.messages import ChatRef, Incoming, OutMessage, Reply, UserRef
 from bot.roles import Role
 from bot.storage.tables import Base, Person, Question, Session
+
+from .helpers import empty_postgres
 
 A = "ot-trois-vallees"
 B = "ot-haut-plateau"
@@ -145,8 +147,7 @@ class World:
         engine = self.app.engine
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                empty_postgres(conn)
             else:
                 for table in reversed(Base.metadata.sorted_tables):
                     conn.execute(table.delete())
@@ -160,15 +161,13 @@ class World:
         self.ids = self._seed()
 
     def _restore_rows(self) -> None:
-        names = ", ".join(t.name for t, _ in self._rows)
+        # Serial ids go on from where the seeded state left them.
+        last = {t.name: max(r["id"] for r in rows) for t, rows in self._rows if rows and "id" in t.c}
         with self.app.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            empty_postgres(conn, last)
             for table, rows in self._rows:
                 if rows:
                     conn.execute(table.insert(), rows)
-                ids = [r["id"] for r in rows if isinstance(r.get("id"), int)]
-                if ids:  # serial ids go on from where the seeded state left them
-                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {max(ids)})"))
 
     def close(self) -> None:
         if self._copy is not None:
@@ -295,18 +294,32 @@ def _digest_queries(app: App) -> list[tuple[str, str]]:
             if table.name == "gate_attempts":
                 continue  # failed codes are counted on purpose: that is the rate limit
             cols = [c for c in table.columns if (table.name, c.name) not in VOLATILE]
-            query = select(*cols).order_by(*table.primary_key.columns)
-            found.append((table.name, str(query.compile(dialect=dialect))))
+            pk = list(table.primary_key.columns)
+            if dialect.name == "postgresql":
+                # Each table as one text, all of them in a single round trip (see `digest`).
+                names = ", ".join(f'"{c.name}"' for c in cols)
+                order = ", ".join(f'x."{c.name}"' for c in pk)
+                rows = f'(SELECT {names} FROM "{table.name}") AS x'
+                found.append((table.name, f"(SELECT string_agg(x::text, '|' ORDER BY {order}) FROM {rows})"))
+            else:
+                found.append((table.name, str(select(*cols).order_by(*pk).compile(dialect=dialect))))
         _DIGEST_SQL[dialect.name] = found
     return found
 
 
 def digest(app: App) -> str:
     """Every row of every table, hashed (volatile bookkeeping columns aside): equal digests, same state.
-    The SELECTs are compiled once and read the driver's values: this runs after every cell of the matrix."""
+    The SELECTs are compiled once and read the driver's values (on PostgreSQL, the rows' text, in one
+    query): this runs after every cell of the matrix and every line of the hostile corpus."""
     h = hashlib.sha256()
+    queries = _digest_queries(app)
     with app.engine.connect() as conn:
-        for name, query in _digest_queries(app):
-            for row in conn.exec_driver_sql(query):
-                h.update(repr((name, tuple(row))).encode("utf-8", "backslashreplace"))
+        if app.engine.dialect.name == "postgresql":
+            row = conn.exec_driver_sql("SELECT " + ", ".join(q for _, q in queries)).one()
+            for (name, _), rows in zip(queries, row, strict=True):
+                h.update(repr((name, rows)).encode("utf-8", "backslashreplace"))
+            return h.hexdigest()
+        for name, query in queries:
+            for found in conn.exec_driver_sql(query):
+                h.update(repr((name, tuple(found))).encode("utf-8", "backslashreplace"))
     return h.hexdigest()
