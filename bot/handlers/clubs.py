@@ -21,7 +21,7 @@ from bot.storage.tables import Person, Question, Session
 from bot.timefmt import TimeInputError, fmt_delay, fmt_duration, fmt_offset, fmt_when, parse_local
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 
 def _fail(ctx: Ctx, exc: ClubError | TimeInputError | InputError) -> list[Reply]:
