@@ -48,7 +48,7 @@ from adapters.base import Adapter, AdapterSetupError
 from adapters.discord_commands import VERIFY, SlashTable
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events, gate
-from bot.bootstrap import App
+from bot.app import App
 from bot.config import DiscordConfig
 from bot.discord_events import DiscordRole, EventOp, EventSpec, RemoteEvent
 from bot.i18n import pick_language, t
