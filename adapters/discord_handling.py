@@ -11,13 +11,14 @@ at once through the pump (`deliver_now`: each row marked sending in its own comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from adapters.discord_intake import PLATFORM, GroupCommit, Stored
+from adapters.discord_intake import PLATFORM, Acknowledging, GroupCommit, Stored
 from adapters.discord_replies import interaction_layout, message_layout
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot.messages import OutMessage
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("adapters.discord_adapter")
 
-WORKERS = 4  # handling threads: enough to overlap the database's waits, few enough for a small machine
+# Handling threads on PostgreSQL: enough to overlap the database's round trips, few for a small machine.
+# On SQLite, one: it has one writer, and a transaction whose thread waits for the interpreter (the GIL)
+# holds that writer meanwhile — the inbox's commits, and so the acknowledgements, would wait behind it.
+WORKERS = 4
+YIELD = 1.0  # seconds a handling waits at most for the acknowledgements being stored
 
 
 class Handling:
@@ -35,6 +40,7 @@ class Handling:
 
     app: App
     intake: GroupCommit
+    acks: Acknowledging
     pump: OutboxPump
     _workers: list[ThreadPoolExecutor]
     _inflight: set[asyncio.Task[Any]]
@@ -48,8 +54,9 @@ class Handling:
     def start_workers(self) -> None:
         self._loop = asyncio.get_running_loop()
         if not self._workers:
+            count = 1 if self.app.engine.dialect.name == "sqlite" else WORKERS
             self._workers = [
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"klub-discord-core-{n}") for n in range(WORKERS)
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"klub-discord-core-{n}") for n in range(count)
             ]
 
     def stop_workers(self) -> None:
@@ -78,15 +85,24 @@ class Handling:
         layout = (interaction_layout if stored.kind == "interaction" else message_layout)(
             stored, self.app.config.language
         )
-        run = partial(self.app.core.handle_stored, incoming, inbox_key=stored.key, address=layout)
+        core = partial(self.app.core.handle_stored, incoming, inbox_key=stored.key, address=layout)
+
+        def run() -> list[OutMessage]:
+            # Acknowledgements first: a burst's inbox commits must not queue behind handlings for the
+            # database (SQLite's one writer) and the interpreter; bounded, so a steady stream still flows.
+            self.acks.quiet.wait(YIELD)
+            return core()
+
         worker = self._workers[zlib.crc32(incoming.user.user_id.encode()) % len(self._workers)]
         messages = await asyncio.get_running_loop().run_in_executor(worker, run)
         await self._deliver_replies(messages)
 
     async def _deliver_replies(self, messages: list[OutMessage]) -> None:
         for message in messages:
+            with contextlib.suppress(TimeoutError):  # acknowledgements first (bounded: a steady stream)
+                await asyncio.wait_for(self.acks.idle(), YIELD)
             if message.ledger_id is not None:
-                await self.pump.deliver_now(message)
+                await self.pump.deliver_now(message, fast=True)
                 continue
             try:  # the apology after a crash of the core: not a row
                 await self._send_out(message)
