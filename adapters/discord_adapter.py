@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import aiohttp
+import yarl
 
 with warnings.catch_warnings():
     # discord.py imports audioop for voice (deprecated in 3.11, gone in 3.13); Klub has no voice.
@@ -204,6 +205,10 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         return client
 
     async def _login(self, client: discord.Client) -> None:
+        if self.cfg.api_base_url:  # a fake Discord (tests): discord.py keeps both addresses on its classes
+            discord.http.Route.BASE = self.cfg.api_base_url
+        if self.cfg.gateway_url:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.cfg.gateway_url)
         try:
             await client.login(self._token)
         except discord.LoginFailure as exc:
