@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -35,6 +36,24 @@ WORKERS = 4
 YIELD = 1.0  # seconds a handling waits at most for the acknowledgements being stored
 
 
+class Counter:
+    """A count shared by the event loop and the handling threads; `quiet` is set while it is zero."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self.quiet = threading.Event()
+        self.quiet.set()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._count += n
+            if self._count > 0:
+                self.quiet.clear()
+            else:
+                self.quiet.set()
+
+
 class Handling:
     """Mixed into `DiscordAdapter`, which provides these attributes and `_send_out`."""
 
@@ -46,6 +65,8 @@ class Handling:
     _inflight: set[asyncio.Task[Any]]
     _loop: asyncio.AbstractEventLoop | None = None
     _resuming: bool = False
+    _one_writer: bool = False
+    _unsent: Counter
 
     if TYPE_CHECKING:  # the adapter's (from `ReplySender`); a stub here would shadow it
 
@@ -53,8 +74,10 @@ class Handling:
 
     def start_workers(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._one_writer = self.app.engine.dialect.name == "sqlite"
+        self._unsent = Counter()
         if not self._workers:
-            count = 1 if self.app.engine.dialect.name == "sqlite" else WORKERS
+            count = 1 if self._one_writer else WORKERS
             self._workers = [
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"klub-discord-core-{n}") for n in range(count)
             ]
@@ -91,11 +114,20 @@ class Handling:
             # Acknowledgements first: a burst's inbox commits must not queue behind handlings for the
             # database (SQLite's one writer) and the interpreter; bounded, so a steady stream still flows.
             self.acks.quiet.wait(YIELD)
-            return core()
+            if self._one_writer:
+                # Then the answers already decided: on SQLite their short commits (sending, sent) would
+                # otherwise starve behind one handling after the other, and every answer wait for the last.
+                self._unsent.quiet.wait(YIELD)
+            messages = core()
+            self._unsent.add(sum(m.ledger_id is not None for m in messages))  # before the next handling
+            return messages
 
         worker = self._workers[zlib.crc32(incoming.user.user_id.encode()) % len(self._workers)]
         messages = await asyncio.get_running_loop().run_in_executor(worker, run)
-        await self._deliver_replies(messages)
+        try:
+            await self._deliver_replies(messages)
+        finally:
+            self._unsent.add(-sum(m.ledger_id is not None for m in messages))
 
     async def _deliver_replies(self, messages: list[OutMessage]) -> None:
         for message in messages:
