@@ -25,7 +25,7 @@ from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot.messages import OutMessage
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger("adapters.discord_adapter")
 

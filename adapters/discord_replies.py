@@ -34,7 +34,7 @@ from bot.i18n import pick_language, t
 from bot.messages import ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger("adapters.discord_adapter")
 

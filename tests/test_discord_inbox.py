@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_intake import Stored
 from bot import instances
-from bot.bootstrap import App
+from bot.app import App
 from bot.messages import OutMessage
 from bot.storage.tables import OutboxRow, Question
 from tests.fake_discord import APP_ID, BOT_ID, TOKEN, FakeDiscord, content
