@@ -272,7 +272,9 @@ class ReplySender:
                     raise DeliveryUncertain(f"réponse coupée après {n} partie(s)") from None
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise DeliveryUncertain(f"réponse à l'interaction {meta['interaction']} : {exc!r}") from exc
+                # The error's name only: its text may hold the webhook's URL, and so the token.
+                what = type(exc).__name__
+                raise DeliveryUncertain(f"réponse à l'interaction {meta['interaction']} : {what}") from exc
 
     # -- roles ----------------------------------------------------------------------------------------
 
