@@ -46,13 +46,13 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
     import discord
 
-from adapters import discord_commands, discord_incoming, discord_render, outbox_pump
+from adapters import discord_commands, discord_incoming, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.discord_commands import SlashTable
 from adapters.discord_events_sync import EventSync
 from adapters.discord_handling import Handling
 from adapters.discord_intake import Acknowledging, GroupCommit, Stored
-from adapters.discord_replies import MAX_MESSAGE, ReplySender, make_view
+from adapters.discord_replies import ReplySender, make_view, render, split
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events
 from bot.app import App
@@ -76,19 +76,6 @@ def read_token(cfg: DiscordConfig, env: Mapping[str, str]) -> str:
     if not token:
         raise DiscordSetupError(f"la variable d'environnement {cfg.token_env} (jeton du bot Discord) n'est pas définie")
     return token
-
-
-# -- rendering ----------------------------------------------------------------------------------------
-
-
-def render(text: str) -> str:
-    """The core's HTML subset as Discord Markdown; user text cannot inject formatting or mentions."""
-    return discord_render.render(text)
-
-
-def split(text: str) -> list[str]:
-    """The core's HTML subset rendered and cut under 2,000 characters (formatting reopened per part)."""
-    return discord_render.split(text, MAX_MESSAGE)
 
 
 def intents_for(cfg: DiscordConfig) -> discord.Intents:

@@ -47,6 +47,16 @@ ORIGINAL = cast(int, "@original")  # the webhook's path for the deferred respons
 Layout = Callable[[Incoming, list[Reply]], list[OutMessage]]
 
 
+def render(text: str) -> str:
+    """The core's HTML subset as Discord Markdown; user text cannot inject formatting or mentions."""
+    return discord_render.render(text)
+
+
+def split(text: str) -> list[str]:
+    """The core's HTML subset rendered and cut under 2,000 characters (formatting reopened per part)."""
+    return discord_render.split(text, MAX_MESSAGE)
+
+
 def label(text: str) -> str:
     return discord_render.clip(discord_render.plain(text), MAX_LABEL) or "…"
 
