@@ -43,10 +43,12 @@ class OutboxPump:
         *,
         expected: tuple[type[Exception], ...] = (),
         after_batch: Callable[[], None] | None = None,
+        fast_slots: int = 1,
     ) -> None:
         """`send` posts a message and `execute` carries out a member action; both raise on failure.
         `expected` errors are logged in one line (others with their trace); `after_batch` runs after a
-        batch in which something was sent or given up."""
+        batch in which something was sent or given up. `fast_slots` > 1: that many replies sent at once
+        through `deliver_now(fast=True)`, beside the batch (see `deliver_now`)."""
         self.app = app
         self.platform = platform
         self._send = send
@@ -64,6 +66,8 @@ class OutboxPump:
         self._sending = asyncio.Lock()
         # The last call that ended, its row still 'sending': recorded by the next commit (under the lock).
         self._ended: Outcome | None = None
+        # fast_slots > 1: replies sent beside the batch, each with its own commits (see `deliver_now`).
+        self._fast: asyncio.Semaphore | None = asyncio.Semaphore(fast_slots) if fast_slots > 1 else None
         self.poll = app.config.delivery.poll
         self.batch = app.config.delivery.batch
 
@@ -148,8 +152,25 @@ class OutboxPump:
             await self._settle()
         return sent, failed
 
-    async def deliver_now(self, message: OutMessage) -> bool:
-        """Send one claimed row at once (the fast path for replies): sending, call, outcome recorded."""
+    async def deliver_now(self, message: OutMessage, *, fast: bool = False) -> bool:
+        """Send one claimed row at once (the fast path for replies): sending, call, outcome recorded.
+        `fast`: a reply in one of the `fast_slots` (a platform whose replies do not share one queue, such
+        as Discord's per-interaction webhooks), with a commit of its own before and after its call: each
+        row is still committed 'sending' before its call, so after a crash only the rows then in flight —
+        at most `fast_slots` + 1 — can be uncertain."""
+        if fast and self._fast is not None:
+            async with self._fast:
+                if not await asyncio.to_thread(self.app.outbox.mark_sending, message):
+                    log.info("message %s repris par une autre instance : pas envoyé ici", message.ledger_id)
+                    return False
+                outcome = await self._deliver(message)
+            try:
+                await asyncio.to_thread(partial(self.app.outbox.settle, (message, outcome), tell=False))
+            except Exception:
+                log.exception("accusé d'envoi en échec pour %s", message.chat.chat_id)
+                return outcome == "sent"
+            self._tell((message, outcome))
+            return outcome == "sent"
         delivered = await self._send_one(message)
         await self._settle()
         return delivered

@@ -277,7 +277,7 @@ async def test_revoke_through_the_core_removes_roles(fake: FakeDiscord, adapter:
     )
     await fake.push("INTERACTION_CREATE", event)
     await fake.wait_shown(event)
-    await acks.wait(2)  # one removal per channel of the office
+    await acks.wait(3)  # the answer (an outbox row too) and one removal per channel of the office
     deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/")
     assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
     assert [o for _, o in acks.failed] == []
@@ -596,6 +596,7 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
     await fake.push("INTERACTION_CREATE", register)
     (registered,) = await fake.wait_shown(register)
     assert "inscrit" in registered.text.lower() and registered.ephemeral
+    await asyncio.wait_for(adapter.settle(), 10)  # the answer's row recorded sent before counting
     acks = Acks(dc_app)
 
     # J-1 at 18:30 in Paris: the reminder in the providers' channel (the J-7 one, six days late, is dropped).
