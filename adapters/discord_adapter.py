@@ -46,13 +46,14 @@ with warnings.catch_warnings():
 from adapters import discord_commands, discord_render, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.discord_commands import VERIFY, SlashTable
+from adapters.discord_event_rows import EventRows
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events, gate
 from bot.bootstrap import App
 from bot.config import DiscordConfig
 from bot.discord_events import DiscordRole, EventOp, EventSpec, RemoteEvent
 from bot.i18n import pick_language, t
-from bot.messages import ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply, UserRef
+from bot.messages import EVENT_SYNC, ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,12 @@ class DiscordAdapter(Adapter):
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self.synced = asyncio.Event()  # set after each scheduled-events pass (tests and logs wait on it)
-        # After a batch that announced, moved or cancelled something, the server's events may have to follow.
+        # Each change of a session is a row of its own ("sync the event of session N"): no pass after a batch.
+        self.event_rows = EventRows(app, lambda: self.bot, self._sync_lock, self.request_event_sync)
         self.pump = OutboxPump(
-            app, PLATFORM, self._send_out, self.execute, expected=(Exception,), after_batch=self.request_event_sync
-        )
+            app, PLATFORM, self._send_out, self.execute, expected=(Exception,),
+            kinds={EVENT_SYNC: self.event_rows.carry_out},
+        )  # fmt: skip
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

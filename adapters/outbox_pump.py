@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Protocol
 
@@ -38,16 +38,19 @@ class OutboxPump:
         *,
         expected: tuple[type[Exception], ...] = (),
         after_batch: Callable[[], None] | None = None,
+        kinds: Mapping[str, Callable[[OutMessage], Awaitable[None]]] | None = None,
     ) -> None:
         """`send` posts a message and `execute` carries out a member action; both raise on failure.
-        `expected` errors are logged in one line (others with their trace); `after_batch` runs after a
-        batch in which something was sent or given up."""
+        `kinds` carry out the other rows that are not messages, by `meta["kind"]` (Discord's event
+        syncs). `expected` errors are logged in one line (others with their trace); `after_batch` runs
+        after a batch in which something was sent or given up."""
         self.app = app
         self.platform = platform
         self._send = send
         self._execute = execute
         self._expected = expected
         self._after_batch = after_batch
+        self._kinds = dict(kinds or {})
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +111,8 @@ class OutboxPump:
                 self._after_batch()
 
     async def flush(self) -> tuple[int, int]:
-        """Send what the outbox holds for this platform, batch after batch; returns (sent, given up)."""
+        """Send what the outbox holds for this platform, batch after batch; returns (sent, given up),
+        counting messages and member actions (the other kinds of rows are carried out, not counted)."""
         sent = failed = 0
         while not self._closing:
             batch = await asyncio.to_thread(self.app.outbox.claim, self.platform, self.batch)
@@ -119,7 +123,10 @@ class OutboxPump:
                 if self._closing:
                     break
                 message = self._held.pop(0)
-                if await self.deliver_now(message):
+                done = await self.deliver_now(message)
+                if message.meta.get("kind", "") in self._kinds:
+                    continue  # bookkeeping rows (event syncs): not counted as messages sent
+                if done:
                     sent += 1
                 else:
                     failed += 1
@@ -139,9 +146,12 @@ class OutboxPump:
     async def _deliver(self, message: OutMessage) -> bool:
         where = message.chat.chat_id
         action = MemberAction.from_out(message)
+        special = self._kinds.get(message.meta.get("kind", ""))
         try:
             if action is not None:
                 await self._execute(action)
+            elif special is not None:
+                await special(message)
             else:
                 await self._send(message)
         except DeliveryUncertain as exc:

@@ -24,7 +24,7 @@ from bot.diagnostic.reminder import CampaignReminders
 from bot.dialogs import FlowHandler
 from bot.faqchat import Faq
 from bot.inbox import Inbox
-from bot.klubs import seeding
+from bot.klubs import events, seeding
 from bot.klubs.changes import Leftovers
 from bot.messages import Reply
 from bot.outbox import Outbox
@@ -118,6 +118,7 @@ def bootstrap(
     engine = storage.make_engine(url)
     clock = clock or SystemClock()
     sessions = storage.session_factory(engine)
+    events.configure(sessions, config)  # the domain writes Discord event rows only when events are on
     delivery = config.delivery
     # A stable name lets a restarted instance resume its own rows at once, without waiting for its old
     # heartbeat to go stale; without one, the others take over after delivery.dead_after.

@@ -104,6 +104,16 @@ def new_row(message: OutMessage, now: datetime, **extra: Any) -> OutboxRow:
     )
 
 
+def add(db: Session, message: OutMessage, now: datetime) -> None:
+    """Write a row into `db` from domain code that has no Outbox at hand (it holds only the database
+    session): committed or rolled back with `db`. When `db` is the transaction being handled, the
+    senders of its platform are woken after the commit; otherwise they find it at their next poll."""
+    db.add(new_row(message, now))
+    bound = _bound.get()
+    if bound is not None and bound.db is db:
+        bound.platforms.add(message.chat.platform)
+
+
 # -- the outbox ---------------------------------------------------------------------------------------
 
 

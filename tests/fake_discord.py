@@ -394,6 +394,12 @@ class FakeDiscord:
             recipient = str(body["recipient_id"])
             channel = self.dm_channels.setdefault(recipient, self.next_id())
             return _json({"id": channel, "type": 1, "recipients": [user(int(recipient), "x")]})
+        if method == "GET" and parts[0] == "guilds" and len(parts) == 2:
+            if parts[1] != str(GUILD_ID):
+                return _json({"message": "Unknown Guild", "code": 10004}, status=404)
+            # Like Discord's REST answer: the guild without its channels, members and threads.
+            rest = {k: v for k, v in self.guild().items() if k not in ("channels", "members", "threads")}
+            return _json(rest)
         if parts[0] == "guilds" and "roles" in parts and method in ("PUT", "DELETE"):
             return web.Response(status=204)
         if parts[0] == "guilds" and len(parts) >= 3 and parts[2] == "scheduled-events":

@@ -19,7 +19,7 @@ from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.discord_events import EventSpec, Mirror, RemoteEvent
-from bot.messages import Button, ChatRef, MemberAction, OutMessage, Reply
+from bot.messages import Button, ChatRef, EventSync, MemberAction, OutMessage, Reply
 from bot.storage.tables import Identity, Person, Session
 from tests.conftest import ROOT
 from tests.fake_discord import APP_ID, BOT_ID, GUILD_ID, TOKEN, FakeDiscord, content, flags
@@ -37,22 +37,40 @@ EPHEMERAL = 64
 
 
 class Acks:
-    """Collects the outbox acknowledgements; tests wait for them without polling."""
+    """Collects the outbox acknowledgements; tests wait for them without polling. The scheduled-event
+    syncs (rows written with each session change, the config's sessions at bootstrap) are kept apart."""
 
     def __init__(self, app: App) -> None:
         self.messages: list[OutMessage] = []
         self.failed: list[tuple[OutMessage, str]] = []
+        self.event_syncs: list[tuple[EventSync, str]] = []
         self._changed = asyncio.Event()
         app.outbox.on_sent(self._sent)
         app.outbox.on_failed(self._failed)
 
     def _sent(self, message: OutMessage) -> None:
-        self.messages.append(message)
+        sync = EventSync.from_out(message)
+        if sync is not None:
+            self.event_syncs.append((sync, "sent"))
+        else:
+            self.messages.append(message)
         self._changed.set()
 
     def _failed(self, message: OutMessage, outcome: str) -> None:
-        self.failed.append((message, outcome))
+        sync = EventSync.from_out(message)
+        if sync is not None:
+            self.event_syncs.append((sync, outcome))
+        else:
+            self.failed.append((message, outcome))
         self._changed.set()
+
+    async def wait_syncs(self, count: int, timeout: float = 10) -> None:
+        async def until() -> None:
+            while len(self.event_syncs) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
 
     async def wait(self, count: int, timeout: float = 5) -> None:
         async def until() -> None:
