@@ -50,8 +50,11 @@ class App:
     sessions: sessionmaker[Session]
     outbox: Outbox
     inbox: Inbox
-    platforms: set[str]  # platforms with a running adapter: where the outbox can deliver
+    platforms: set[str]  # platforms with a running adapter in this process: where it delivers
     instance: str  # this process's name on the outbox, inbox and heartbeat rows
+    # Platforms rows are written for: those the configuration declares (whichever instance serves
+    # them: a Telegram-only instance still writes the Discord removals) plus those served here.
+    reach: set[str] = field(default_factory=set)
     core: Core = field(init=False)
     reminders: Reminders = field(init=False)
     free_text_handler: FreeText | None = None
@@ -84,6 +87,13 @@ class App:
         # The rows it puts are written in this transaction; senders are woken once it committed.
         with self.sessions() as db, self.outbox.transaction(db), db.begin():
             yield db
+
+
+def configured_platforms(config: Config) -> set[str]:
+    """The chat platforms the configuration declares (adapters.<platform>.enabled). `klub run
+    --platform` may serve only some of them in one process; the others are served by other instances
+    on the same database. The console is local to its process: never a destination for the others."""
+    return {name for name in ("telegram", "discord") if getattr(config.adapters, name).enabled}
 
 
 def all_commands() -> list[Command]:
@@ -139,6 +149,7 @@ def bootstrap(
         inbox=Inbox(sessions, clock, name),
         platforms=set(platforms),
         instance=name,
+        reach=configured_platforms(config) | set(platforms),
     )
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)

@@ -49,8 +49,9 @@ def changed(db: Db, session: Session, now: datetime) -> bool:
     ahead = horizon(db)
     if ahead is None or session.audience != AUDIENCE:
         return False
-    if session.discord_event_id is None and (session.status == "cancelled" or session.starts_at > now + ahead):
+    if session.discord_event_id is None and session.starts_at > now + ahead:
         return False  # never mirrored and not due yet: the periodic pass brings it in when its time comes
+    # A cancelled session without a recorded event still gets its row: its create may be in flight.
     guild = db.scalar(
         select(Group.guild_id)
         .where(
