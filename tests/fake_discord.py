@@ -306,6 +306,8 @@ class FakeDiscord:
     # -- REST ---------------------------------------------------------------------------------------
 
     def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
+        """The next `times` such calls answer `status`; status 0: the call is carried out, then the
+        connection drops before the answer (the client cannot know whether it happened)."""
         self._failures.append(_Failure(method, path, status, times))
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
@@ -326,6 +328,11 @@ class FakeDiscord:
             if failure.times > 0 and failure.method == request.method and failure.path == path:
                 failure.times -= 1
                 call.failed = True
+                if failure.status == 0:
+                    self._answer(request.method, path, body)
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=204)  # written to a closed connection: never read
                 return _json({"message": "fake failure", "code": 0}, status=failure.status)
         return self._answer(request.method, path, body)
 
