@@ -33,7 +33,6 @@ import re
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any, ClassVar
 
 import aiohttp
@@ -47,27 +46,19 @@ from adapters import discord_commands, discord_render, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.discord_commands import VERIFY, SlashTable
 from adapters.discord_event_rows import EventRows
+from adapters.discord_events_sync import EventSync
+from adapters.discord_handling import Handling
+from adapters.discord_intake import GroupCommit, Stored
+from adapters.discord_replies import MAX_MESSAGE, ReplySender, make_view
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
-from bot import discord_events, gate
+from bot import discord_events
 from bot.bootstrap import App
 from bot.config import DiscordConfig
-from bot.discord_events import DiscordRole, EventOp, EventSpec, RemoteEvent
-from bot.i18n import pick_language, t
-from bot.messages import EVENT_SYNC, ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply, UserRef
+from bot.messages import EVENT_SYNC, ChatRef, Incoming, UserRef
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-MAX_MESSAGE = 2000  # characters
-MAX_CUSTOM_ID = 100  # characters
-MAX_LABEL = 80  # button labels
-_NOT_SENT = (aiohttp.ClientConnectorError,)  # the request never left this machine
-_STATUS = {
-    discord.EventStatus.scheduled: "scheduled",
-    discord.EventStatus.active: "active",
-    discord.EventStatus.completed: "completed",
-    discord.EventStatus.cancelled: "cancelled",
-}
 
 
 class DiscordSetupError(AdapterSetupError):
@@ -94,10 +85,6 @@ def split(text: str) -> list[str]:
     return discord_render.split(text, MAX_MESSAGE)
 
 
-def label(text: str) -> str:
-    return discord_render.clip(discord_render.plain(text), MAX_LABEL) or "…"
-
-
 def intents_for(cfg: DiscordConfig) -> discord.Intents:
     """The default intents, plus the two privileged ones only when the configuration asks for them."""
     intents = discord.Intents.default()
@@ -106,36 +93,10 @@ def intents_for(cfg: DiscordConfig) -> discord.Intents:
     return intents
 
 
-def make_view(reply: Reply) -> discord.ui.View | None:
-    """Buttons as a component row; a press comes back as an interaction whose custom_id is the command.
-
-    The view is stopped before it is sent so that discord.py does not keep it in memory: presses are
-    handled by `on_interaction`, which also works for buttons sent before a restart.
-    """
-    items: list[discord.ui.Button[discord.ui.View]] = []
-    for r, row in enumerate(reply.buttons[:5]):
-        for button in row[:5]:
-            if len(button.command) > MAX_CUSTOM_ID:
-                log.error("bouton « %s » ignoré : commande de plus de 100 caractères", button.command[:40])
-                continue
-            items.append(
-                discord.ui.Button(
-                    label=label(button.label), custom_id=button.command, style=discord.ButtonStyle.secondary, row=r
-                )
-            )
-    if not items:
-        return None
-    view = discord.ui.View(timeout=None)
-    for item in items:
-        view.add_item(item)
-    view.stop()
-    return view
-
-
 # -- the adapter --------------------------------------------------------------------------------------
 
 
-class DiscordAdapter(Adapter):
+class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
     name: ClassVar[str] = PLATFORM
 
     def __init__(self, app: App, *, env: Mapping[str, str] | None = None, guild_ready_timeout: float = 2.0) -> None:
@@ -145,9 +106,8 @@ class DiscordAdapter(Adapter):
         self.guild_ready_timeout = guild_ready_timeout
         self.client: discord.Client | None = None
         self.slashes = SlashTable(app.core.table)
-        # Commands are handled one at a time, off the event loop, as they were on it: the loop stays free
-        # to acknowledge every interaction at once while the database work queues here.
-        self._core = ThreadPoolExecutor(max_workers=1, thread_name_prefix="klub-discord-core")
+        self.intake = GroupCommit(app.inbox)
+        self._workers: list[ThreadPoolExecutor] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._connect_task: asyncio.Task[None] | None = None
         self._event_tasks: list[asyncio.Task[None]] = []
@@ -202,13 +162,15 @@ class DiscordAdapter(Adapter):
                 log.info("Discord : %d commandes publiées sur le serveur %s", len(synced), guild_id)
 
     async def start(self) -> None:
-        if self._core._shutdown:  # started again after a stop
-            self._core = ThreadPoolExecutor(max_workers=1, thread_name_prefix="klub-discord-core")
+        self.start_workers()
         client = self._build()
         await self._login(client)
         self.client = client
+        self.intake.start()
         self._connect_task = asyncio.create_task(self._connect(client), name="discord-gateway")
         self.pump.start()
+        self.app.inbox.on_released(self._on_released)
+        self.resume_inbox()  # stored before a crash (or a stop) and not handled: now, once
         if self.cfg.events:
             self._event_tasks = [
                 asyncio.create_task(self._sync_loop(), name="discord-events"),
@@ -268,7 +230,8 @@ class DiscordAdapter(Adapter):
             await asyncio.wait_for(self.settle(), timeout=outbox_pump.STOP_GRACE)
         except TimeoutError:
             log.warning("Discord : interactions sans réponse à l'arrêt")
-        self._core.shutdown(wait=False, cancel_futures=True)
+        await self.intake.stop()
+        self.stop_workers()
         syncing, self._event_tasks = self._event_tasks, []
         for running in syncing:
             running.cancel()
@@ -320,35 +283,42 @@ class DiscordAdapter(Adapter):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Slash commands, their autocompletion and button presses.
 
-        An interaction must be acknowledged within 3 seconds, and a burst of commands takes longer than
-        that to handle: each one is deferred at once, in the turn of the loop it arrived in and before
-        any database work, then handled off the loop, and its answers follow up."""
+        An interaction must be acknowledged within 3 seconds, and a burst takes longer than that to
+        handle: each one is stored in the inbox (grouped with the others arriving meanwhile, one commit),
+        deferred as soon as its row is committed, then handled off the loop; its answers are outbox rows."""
         incoming, private = self._interaction_incoming(interaction)
         if incoming is None:
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+        self._track()
         if interaction.type == discord.InteractionType.autocomplete:
-            await self._autocomplete(interaction, incoming)
+            await self._autocomplete(interaction, incoming)  # read only: nothing to store
             return
         in_guild = interaction.guild_id is not None
         # The core says from the command alone whether the answer will be for the speaker only; the
-        # first answer follows the deferral's visibility (see `_follow_up`).
+        # first answer follows the deferral's visibility (see `discord_replies.interaction_layout`).
         hidden = in_guild and (private or self.app.core.personal(incoming))
+        stored = Stored(
+            incoming,
+            "interaction",
+            channel_id=str(interaction.channel_id or ""),
+            application_id=str(interaction.application_id),
+            token=interaction.token,
+            interaction_id=str(interaction.id),
+            hidden=hidden,
+            private=private,
+            in_guild=in_guild,
+        )
+        if not await self._store(stored):
+            return
+        await self._acknowledge(interaction, hidden)
+        # Handled even if the deferral failed: the answers then reach the person another way.
+        await self.handle_stored(stored)
+
+    async def _acknowledge(self, interaction: discord.Interaction, hidden: bool) -> None:
         try:
             await interaction.response.defer(ephemeral=hidden, thinking=True)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.error("interaction %s non acquittée : %s", interaction.id, exc)
-            return
-        replies = await self.handle(incoming)
-        await self._follow_up(interaction, incoming, replies, deferred_hidden=hidden, private=private)
-
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        """`Core.handle` off the event loop (one message at a time, in arrival order)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._core, self.app.core.handle, incoming)
 
     def _interaction_incoming(self, interaction: discord.Interaction) -> tuple[Incoming | None, bool]:
         """The interaction as the core's message, and whether the exchange is private (/verifier)."""
@@ -419,24 +389,10 @@ class DiscordAdapter(Adapter):
             message_id=str(message.id),
             can_leave=False,
         )
-        replies = await self.handle(incoming)
-        for reply in replies:
-            if reply.leave_chat and not incoming.mentions_bot:
-                continue  # « this channel is not served » only to someone who addressed Klub
-            await self._grant(reply, incoming)
-            try:
-                if reply.private and not private:
-                    try:
-                        await self.deliver(ChatRef(PLATFORM, incoming.user.user_id, private=True), reply)
-                    except discord.Forbidden:
-                        lang = pick_language(incoming.user.language, self.app.config.language)
-                        instead = Reply(reply.fallback) if reply.fallback else Reply(t(lang, "discord.private_failed"))
-                        await self.deliver(incoming.chat, instead, reference=message)
-                else:
-                    await self.deliver(incoming.chat, reply, reference=None if private else message)
-            except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:
-                log.error("réponse non envoyée dans %s : %s", incoming.chat.chat_id, exc)
-            self._log_unconfigured(reply, incoming)
+        self._track()
+        stored = Stored(incoming, "message", channel_id="" if private else str(message.channel.id))
+        if await self._store(stored):
+            await self.handle_stored(stored)
 
     async def on_member_join(self, member: discord.Member) -> None:
         """Someone joined a served server (members intent): a linked member gets the roles back at once,
@@ -457,263 +413,11 @@ class DiscordAdapter(Adapter):
         except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:
             log.warning("accueil de discord:%s impossible : %s", member.id, exc)
 
-    async def _follow_up(
-        self,
-        interaction: discord.Interaction,
-        incoming: Incoming,
-        replies: list[Reply],
-        *,
-        deferred_hidden: bool,
-        private: bool,
-    ) -> None:
-        """The answers of a deferred interaction. The first answer shown with the deferral's visibility
-        takes the place of « Klub réfléchit… »; the others are follow-ups, each ephemeral or not as the
-        core decided. When none matches, the placeholder is deleted and every answer follows up."""
-        replies = list(replies)
-        if not replies:
-            lang = pick_language(incoming.user.language, self.app.config.language)
-            replies = [Reply(t(lang, "discord.done"), personal=True)]
-        for reply in list(replies):
-            if await self._grant(reply, incoming):
-                replies.append(discord_events.access_failed(self.app, incoming.user.user_id, incoming.user.language))
-        in_guild = interaction.guild_id is not None
-        messages: list[tuple[bool, str, discord.ui.View | None]] = []
-        for reply in replies:
-            # Ephemeral: seen by the speaker alone. Meaningless (and not needed) in a DM.
-            hidden = in_guild and bool(private or reply.private or reply.personal or reply.leave_chat)
-            parts = self.render_reply(reply, incoming.user.language) or ["…"]
-            view = make_view(reply)
-            messages += [(hidden, part, view if n == len(parts) - 1 else None) for n, part in enumerate(parts)]
-            self._log_unconfigured(reply, incoming)
-        first = next((n for n, m in enumerate(messages) if m[0] == deferred_hidden), None)
-        none = discord.AllowedMentions.none()
-        try:
-            if first is None:
-                await interaction.delete_original_response()
-            else:
-                _, part, view = messages.pop(first)
-                extra: dict[str, Any] = {"view": view} if view is not None else {}
-                await interaction.edit_original_response(content=part, allowed_mentions=none, **extra)
-            for hidden, part, view in messages:
-                extra = {"view": view} if view is not None else {}
-                await interaction.followup.send(part, ephemeral=hidden, allowed_mentions=none, **extra)
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.error("réponse à l'interaction %s non envoyée : %s", interaction.id, exc)
-
-    def _log_unconfigured(self, reply: Reply, incoming: Incoming) -> None:
-        if reply.leave_chat and not incoming.chat.private:
-            # The one place an operator learns a channel's id: say it in the log (the bot stays).
-            log.info(
-                "Discord : salon non configuré %s (« %s ») ; ajoutez ce chat_id à la configuration",
-                incoming.chat.chat_id,
-                incoming.chat.title,
-            )
-
-    # -- roles ----------------------------------------------------------------------------------------
-
-    async def _grant(self, reply: Reply, incoming: Incoming) -> bool:
-        """The core let the person into Discord groups: give them the role that opens each channel.
-        Returns True when a role could not be given (the person is told what to do)."""
-        if not isinstance(reply, GateReply):
-            return False
-        failed = False
-        for link in reply.join_links:
-            if link.platform != PLATFORM:
-                continue
-            role = discord_events.channel_role(self.app, link.chat_id)
-            if role is None:
-                log.error("Discord : pas de guild_id/role_id configuré pour le salon %s", link.chat_id)
-                failed = True
-                continue
-            failed = not await self._add_role(role, int(incoming.user.user_id)) or failed
-        return failed
-
-    async def _add_role(self, role: DiscordRole, user_id: int) -> bool:
-        # By id, without fetching the member: no member cache, no members intent needed.
-        try:
-            await self.bot.http.add_role(int(role.guild_id), user_id, int(role.role_id), reason="Klub : compte relié")
-        except discord.NotFound:
-            log.info("Discord : %s n'est pas (encore) membre du serveur %s", user_id, role.guild_id)
-            return False
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.error(
-                "Discord : rôle %s non attribué à %s (le rôle du bot est-il au-dessus ?) : %s",
-                role.role_id,
-                user_id,
-                exc,
-            )
-            return False
-        return True
-
-    async def execute(self, action: MemberAction) -> None:
-        """Removal: take away the role of the channel; the person stays on the server, without access,
-        and gets it back with a new invitation. "add" gives the role (for a future core decision)."""
-        role = discord_events.channel_role(self.app, action.chat_id)
-        if role is None:
-            raise ValueError(f"salon Discord {action.chat_id} sans guild_id/role_id dans la configuration")
-        guild_id, user_id, role_id = int(role.guild_id), int(action.user_id), int(role.role_id)
-        if action.action == "remove":
-            try:
-                await self.bot.http.remove_role(guild_id, user_id, role_id, reason="Klub : accès retiré")
-            except discord.NotFound:
-                log.info("Discord : %s n'est plus sur le serveur %s", action.user_id, guild_id)
-        elif action.action == "add":
-            await self.bot.http.add_role(guild_id, user_id, role_id, reason="Klub : accès donné")
-        else:
-            raise ValueError(f"action inconnue : {action.action}")
-
-    # -- messages out ---------------------------------------------------------------------------------
-
-    def render_reply(self, reply: Reply, language: str | None = None) -> list[str]:
-        text = reply.text
-        if isinstance(reply, GateReply) and reply.invite_code:
-            # The code's Discord use: the gate's text explains Telegram's /start.
-            lang = pick_language(language, self.app.config.language)
-            text += "\n\n" + t(lang, "discord.invite_hint", code=gate.format_code(reply.invite_code))
-        return split(text)
-
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        await self.deliver(chat, reply)
-
-    async def _channel(self, chat: ChatRef) -> discord.abc.Messageable:
-        if chat.private:
-            return await self.bot.create_dm(discord.Object(int(chat.chat_id)))
-        return self.bot.get_partial_messageable(int(chat.chat_id))
-
-    async def deliver(self, chat: ChatRef, reply: Reply, *, reference: discord.Message | None = None) -> None:
-        """Render and send one reply (split under 2,000 characters; buttons on the last part).
-        Raises DeliveryUncertain when the message may be on Discord, wholly or in part."""
-        parts = self.render_reply(reply)
-        if not parts:
-            return
-        channel = await self._channel(chat)
-        view = make_view(reply)
-        for n, part in enumerate(parts):
-            extra: dict[str, Any] = {}
-            if view is not None and n == len(parts) - 1:
-                extra["view"] = view
-            if reference is not None and n == 0:
-                extra["reference"] = reference.to_reference(fail_if_not_exists=False)
-                extra["mention_author"] = False
-            try:
-                await channel.send(part, allowed_mentions=discord.AllowedMentions.none(), **extra)
-            except (discord.HTTPException, *_NOT_SENT):
-                if n > 0:
-                    raise DeliveryUncertain(f"message coupé après {n} partie(s) dans {chat.chat_id}") from None
-                raise
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise DeliveryUncertain(f"envoi dans {chat.chat_id} : {type(exc).__name__}") from exc
-
     # -- the outbox -----------------------------------------------------------------------------------
 
     async def flush_outbox(self) -> tuple[int, int]:
         """Send what the outbox holds for Discord; returns (sent, given up)."""
         return await self.pump.flush()
-
-    async def _send_out(self, message: OutMessage) -> None:
-        await self.deliver(message.chat, message.reply)
-
-    # -- scheduled events -----------------------------------------------------------------------------
-
-    def request_event_sync(self) -> None:
-        if self.cfg.events and self._event_tasks:
-            self._sync_wanted.set()
-
-    async def _sync_loop(self) -> None:
-        client = self.bot
-        await client.wait_until_ready()  # the guild cache comes with the gateway
-        self._sync_wanted.set()  # the pass at start
-        while True:
-            await self._sync_wanted.wait()
-            self._sync_wanted.clear()  # a request made during the pass triggers one more pass
-            try:
-                await self.sync_events()
-            except Exception:
-                log.exception("Discord : synchronisation des évènements en échec")
-            self.synced.set()
-
-    async def _sync_clock(self) -> None:
-        # Changes made by another process (the command line, another instance) are caught up here.
-        while True:
-            await asyncio.sleep(self.cfg.events_sync_minutes * 60)
-            self._sync_wanted.set()
-
-    async def sync_events(self) -> list[EventOp]:
-        """One pass: the sessions from the database, each server's events from Discord, the difference
-        (decided by `discord_events.plan`) carried out, and the event ids stored with the sessions."""
-        async with self._sync_lock:
-            horizon = timedelta(days=self.cfg.events_horizon_days)
-            wanted = discord_events.mirrors(self.app, self.app.clock.now(), horizon)
-            remote: dict[str, dict[str, RemoteEvent]] = {}
-            objects: dict[str, discord.ScheduledEvent] = {}
-            for guild_id in sorted({m.guild_id for m in wanted}):
-                guild = self.bot.get_guild(int(guild_id))
-                if guild is None:
-                    log.warning("Discord : le bot n'est pas sur le serveur %s (évènements non synchronisés)", guild_id)
-                    continue
-                try:
-                    events = await guild.fetch_scheduled_events(with_counts=False)
-                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-                    log.warning("Discord : évènements du serveur %s illisibles : %s", guild_id, exc)
-                    continue
-                remote[guild_id] = {str(e.id): _remote(e) for e in events}
-                objects.update({str(e.id): e for e in events})
-            ops = discord_events.plan(wanted, remote)
-            for op in ops:
-                try:
-                    await self._apply(op, objects)
-                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-                    # Left for the next pass, which compares again: nothing is done twice.
-                    log.error(
-                        "Discord : évènement de la séance n°%s (%s) impossible : %s", op.session_id, op.action, exc
-                    )
-            return ops
-
-    async def _apply(self, op: EventOp, objects: dict[str, discord.ScheduledEvent]) -> None:
-        spec = op.spec
-        if op.action == "create":
-            guild = self.bot.get_guild(int(op.guild_id))
-            if guild is None:
-                return
-            event = await guild.create_scheduled_event(
-                name=spec.name,
-                description=spec.description,
-                start_time=spec.start,
-                end_time=spec.end,
-                entity_type=discord.EntityType.external,
-                privacy_level=discord.PrivacyLevel.guild_only,
-                location=spec.location,
-                reason=f"Klub : séance n°{op.session_id}",
-            )
-            discord_events.record_event(self.app, op.session_id, str(event.id))
-        elif op.action == "adopt" and op.event_id is not None:
-            discord_events.record_event(self.app, op.session_id, op.event_id)
-        elif op.action == "update" and op.event_id is not None:
-            objects[op.event_id] = await objects[op.event_id].edit(
-                name=spec.name,
-                description=spec.description,
-                start_time=spec.start,
-                end_time=spec.end,
-                location=spec.location,
-                reason=f"Klub : séance n°{op.session_id} modifiée",
-            )
-        elif op.action == "cancel" and op.event_id is not None:
-            await objects[op.event_id].cancel(reason=f"Klub : séance n°{op.session_id} annulée")
-
-
-def _remote(event: discord.ScheduledEvent) -> RemoteEvent:
-    status: Any = _STATUS.get(event.status, "completed")
-    return RemoteEvent(
-        event_id=str(event.id),
-        status=status,
-        spec=EventSpec(
-            name=event.name,
-            description=event.description or "",
-            location=event.location or "",
-            start=event.start_time,
-            end=event.end_time or event.start_time,
-        ),
-    )
 
 
 def deliver_pending(app: App, env: Mapping[str, str] | None = None) -> tuple[int, int]:

@@ -100,44 +100,47 @@ class EventRows:
         same_guild = [m for m in wanted if m.guild_id == mine.guild_id]
         ops = [op for op in discord_events.plan(same_guild, remote) if op.session_id == session_id]
         for op in ops:
-            await self._apply(guild, op, objects)
+            await apply_op(self.app, guild, op, objects)
         return ops
 
-    async def _apply(self, guild: discord.Guild, op: EventOp, objects: dict[str, discord.ScheduledEvent]) -> None:
-        spec = op.spec
-        if op.action == "adopt" and op.event_id is not None:
-            await asyncio.to_thread(discord_events.record_event, self.app, op.session_id, op.event_id)
-        elif op.action == "create":
-            try:
-                event = await guild.create_scheduled_event(
-                    name=spec.name,
-                    description=spec.description,
-                    start_time=spec.start,
-                    end_time=spec.end,
-                    entity_type=discord.EntityType.external,
-                    privacy_level=discord.PrivacyLevel.guild_only,
-                    location=spec.location,
-                    reason=f"Klub : séance n°{op.session_id}",
-                )
-            except (discord.HTTPException, *_NOT_SENT):
-                raise  # refused, or never sent: certainly not created
-            except _MAYBE_SENT as exc:
-                raise DeliveryUncertain(f"évènement de la séance n°{op.session_id} : {type(exc).__name__}") from exc
-            try:
-                await asyncio.to_thread(discord_events.record_event, self.app, op.session_id, str(event.id))
-            except Exception as exc:
-                raise DeliveryUncertain(f"évènement {event.id} créé, pas enregistré avec sa séance") from exc
-        elif op.action == "update" and op.event_id is not None:
-            objects[op.event_id] = await objects[op.event_id].edit(
+
+async def apply_op(app: App, guild: discord.Guild, op: EventOp, objects: dict[str, discord.ScheduledEvent]) -> None:
+    """One operation of a plan, on `guild` (`objects`: its events by id), for a row or a whole pass.
+    Raises DeliveryUncertain when a create may have happened; other errors mean it did not."""
+    spec = op.spec
+    if op.action == "adopt" and op.event_id is not None:
+        await asyncio.to_thread(discord_events.record_event, app, op.session_id, op.event_id)
+    elif op.action == "create":
+        try:
+            event = await guild.create_scheduled_event(
                 name=spec.name,
                 description=spec.description,
                 start_time=spec.start,
                 end_time=spec.end,
+                entity_type=discord.EntityType.external,
+                privacy_level=discord.PrivacyLevel.guild_only,
                 location=spec.location,
-                reason=f"Klub : séance n°{op.session_id} modifiée",
+                reason=f"Klub : séance n°{op.session_id}",
             )
-        elif op.action == "cancel" and op.event_id is not None:
-            await objects[op.event_id].cancel(reason=f"Klub : séance n°{op.session_id} annulée")
+        except (discord.HTTPException, *_NOT_SENT):
+            raise  # refused, or never sent: certainly not created
+        except _MAYBE_SENT as exc:
+            raise DeliveryUncertain(f"évènement de la séance n°{op.session_id} : {type(exc).__name__}") from exc
+        try:
+            await asyncio.to_thread(discord_events.record_event, app, op.session_id, str(event.id))
+        except Exception as exc:
+            raise DeliveryUncertain(f"évènement {event.id} créé, pas enregistré avec sa séance") from exc
+    elif op.action == "update" and op.event_id is not None:
+        objects[op.event_id] = await objects[op.event_id].edit(
+            name=spec.name,
+            description=spec.description,
+            start_time=spec.start,
+            end_time=spec.end,
+            location=spec.location,
+            reason=f"Klub : séance n°{op.session_id} modifiée",
+        )
+    elif op.action == "cancel" and op.event_id is not None:
+        await objects[op.event_id].cancel(reason=f"Klub : séance n°{op.session_id} annulée")
 
 
 def remote_event(event: discord.ScheduledEvent) -> RemoteEvent:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -117,32 +118,43 @@ class Core:
             return [self._apology(incoming)]
 
     def handle_stored(
-        self, incoming: Incoming, *, inbox_key: str | None = None, reply_to: str | None = None
+        self,
+        incoming: Incoming,
+        *,
+        inbox_key: str | None = None,
+        reply_to: str | None = None,
+        address: Callable[[Incoming, list[Reply]], list[OutMessage]] | None = None,
     ) -> list[OutMessage]:
         """Handle a message stored in the inbox: its replies become outbox rows claimed by this process
         (it sends them at once), written with the state change and the inbox row marked handled, in one
-        transaction. A message already handled (a restart, another instance) gives nothing: once."""
+        transaction. A message already handled (a restart, another instance) gives nothing: once.
+        `address`: the platform's own way to lay the replies out as messages (a Discord interaction's
+        answers go through its webhook); by default each goes to the chat or the speaker's private chat."""
         platform = incoming.chat.platform
+        if address is None:
+            address = partial(self._addressed, reply_to=reply_to)
         try:
             with self._session() as db:
                 if inbox_key is not None and not self.app.inbox.mark_handled(db, platform, inbox_key):
                     return []
-                addressed = self._addressed(incoming, self._handle(db, incoming), reply_to)
+                addressed = address(incoming, self._handle(db, incoming))
                 rows = [self.app.outbox.put_claimed(db, m) for m in addressed]
                 db.flush()
                 messages = [self._with_id(m, r.id) for m, r in zip(addressed, rows, strict=True)]
             return messages
         except Exception:
             log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
-            return self._apologise(incoming, inbox_key, reply_to)
+            return self._apologise(incoming, inbox_key, address)
 
-    def _apologise(self, incoming: Incoming, inbox_key: str | None, reply_to: str | None) -> list[OutMessage]:
+    def _apologise(
+        self, incoming: Incoming, inbox_key: str | None, address: Callable[[Incoming, list[Reply]], list[OutMessage]]
+    ) -> list[OutMessage]:
         """After a crash of the handling (its transaction rolled back): the apology is a row, claimed by
         us like any reply, written in a transaction of its own with the inbox row marked handled — so
         the message is not handled again after a restart, and the apology, if it was not sent yet,
         still goes out once. Only when the database itself fails is the apology sent without a row."""
         platform = incoming.chat.platform
-        addressed = self._addressed(incoming, [self._apology(incoming)], reply_to)
+        addressed = address(incoming, [self._apology(incoming)])
         try:
             with self.app.sessions() as db, self.app.outbox.transaction(db), db.begin():
                 if inbox_key is not None and not self.app.inbox.mark_handled(db, platform, inbox_key):
@@ -154,7 +166,7 @@ class Core:
             log.exception("excuses non enregistrées pour %s:%s", incoming.user.platform, incoming.user.user_id)
             return addressed
 
-    def _addressed(self, incoming: Incoming, replies: list[Reply], reply_to: str | None) -> list[OutMessage]:
+    def _addressed(self, incoming: Incoming, replies: list[Reply], reply_to: str | None = None) -> list[OutMessage]:
         """Where each reply goes: the chat, or the speaker's private chat (its id is the user id)."""
         out: list[OutMessage] = []
         lang = pick_language(incoming.user.language, self.app.config.language)

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.storage.tables import InboxRow
 
+_CHUNK = 100  # rows per INSERT: well under SQLite's limit of bound parameters
+
 
 class Inbox:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, instance: str) -> None:
@@ -41,6 +43,32 @@ class Inbox:
             insert = postgresql.insert(InboxRow) if dialect == "postgresql" else sqlite.insert(InboxRow)
             stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["platform", "key"])
             return db.scalar(stmt.returning(InboxRow.id)) is not None
+
+    def store_many(self, platform: str, updates: list[tuple[str, str]]) -> set[str]:
+        """Several updates (key, payload) in one transaction, one commit (a burst: the commit is the cost).
+        Returns the keys that were new; the others were already stored."""
+        if not updates:
+            return set()
+        now = self.clock.now()
+        new: set[str] = set()
+        with self.sessions.begin() as db:
+            dialect = db.get_bind().dialect.name
+            for start in range(0, len(updates), _CHUNK):
+                values = [
+                    dict(
+                        platform=platform,
+                        key=key,
+                        payload=payload,
+                        status="pending",
+                        claimed_by=self.instance,
+                        received_at=now,
+                    )
+                    for key, payload in updates[start : start + _CHUNK]
+                ]
+                insert = postgresql.insert(InboxRow) if dialect == "postgresql" else sqlite.insert(InboxRow)
+                stmt = insert.values(values).on_conflict_do_nothing(index_elements=["platform", "key"])
+                new.update(db.scalars(stmt.returning(InboxRow.key)))
+        return new
 
     def mark_handled(self, db: Session, platform: str, key: str) -> bool:
         """In the handler's transaction. False: already handled (by us before a crash, or another instance)."""

@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.config import Config
 from bot.discord_events import EventSpec, Mirror, RemoteEvent
 from bot.messages import Button, ChatRef, EventSync, MemberAction, OutMessage, Reply
-from bot.storage.tables import Identity, Person, Session
+from bot.storage.tables import Identity, OutboxRow, Person, Session
 from tests.conftest import ROOT
 from tests.fake_discord import APP_ID, BOT_ID, GUILD_ID, TOKEN, FakeDiscord, content, flags
 
@@ -295,7 +295,7 @@ async def test_revoke_through_the_core_removes_roles(fake: FakeDiscord, adapter:
     )
     await fake.push("INTERACTION_CREATE", event)
     await fake.wait_shown(event)
-    await acks.wait(2)  # one removal per channel of the office
+    await acks.wait(3)  # the answer (an outbox row too) and one removal per channel of the office
     deleted = fake.made("DELETE", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/")
     assert sorted(c.path.rsplit("/", 1)[1] for c in deleted) == sorted([str(ROLE_EQUIPE), str(ROLE_PRESTA)])
     assert [o for _, o in acks.failed] == []
@@ -445,6 +445,25 @@ def test_split_closes_and_reopens_formatting_at_each_cut() -> None:
 # -- scheduled events ----------------------------------------------------------------------------------
 
 
+async def event_rows_done(app: App) -> None:
+    """Until no scheduled-event row waits or is being carried out (woken by each row's outcome)."""
+    changed = asyncio.Event()
+    app.outbox.on_sent(lambda _m: changed.set())
+    app.outbox.on_failed(lambda _m, _o: changed.set())
+    while True:
+        changed.clear()
+        with app.sessions() as db:
+            busy = db.scalar(
+                select(OutboxRow.id).where(
+                    OutboxRow.payload.like('%"kind": "event_sync"%'),
+                    OutboxRow.status.in_(("pending", "claimed", "sending")),
+                )
+            )
+        if busy is None:
+            return
+        await changed.wait()
+
+
 def _session_ids(app: App) -> dict[str, tuple[int, str | None]]:
     with app.sessions() as db:
         rows = db.scalars(select(Session).order_by(Session.starts_at))
@@ -495,6 +514,7 @@ async def test_an_event_deleted_by_hand_is_created_again(
     fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App
 ) -> None:
     await fake.wait_for("POST", f"/guilds/{GUILD_ID}/scheduled-events", count=2)
+    await asyncio.wait_for(event_rows_done(dc_app), 10)  # the rows of the config's sessions, too
     await asyncio.wait_for(adapter.sync_events(), 10)
     number, event_id = _session_ids(dc_app)["2026-12-03"]
     assert event_id is not None
@@ -614,6 +634,7 @@ async def test_reminders_reach_the_channel_and_the_registered_member_once(
     await fake.push("INTERACTION_CREATE", register)
     (registered,) = await fake.wait_shown(register)
     assert "inscrit" in registered.text.lower() and registered.ephemeral
+    await asyncio.wait_for(adapter.settle(), 10)  # the answer's row recorded sent before counting
     acks = Acks(dc_app)
 
     # J-1 at 18:30 in Paris: the reminder in the providers' channel (the J-7 one, six days late, is dropped).

@@ -1,0 +1,148 @@
+# ruff: noqa: F811  (the Discord fixtures are imported from test_discord_adapter)
+"""Discord's durable inbox and outbox across a restart, with the real discord.py against the fake server:
+what was stored and not handled is handled once by the next start (answered through the interaction's
+webhook when it was deferred, privately or in the channel when it never was); answers committed as rows
+and not sent are sent once by the next start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from adapters.discord_adapter import DiscordAdapter
+from adapters.discord_intake import Stored
+from bot import instances
+from bot.bootstrap import App
+from bot.messages import OutMessage
+from bot.storage.tables import OutboxRow, Question
+from tests.fake_discord import APP_ID, BOT_ID, TOKEN, FakeDiscord, content
+from tests.test_discord_adapter import CAMILLE, JULIEN, PRESTA, dc_app, fake  # noqa: F401  (fixtures)
+
+
+async def _started(app: App) -> DiscordAdapter:
+    dc = DiscordAdapter(app, env={"DISCORD_BOT_TOKEN": TOKEN}, guild_ready_timeout=0.05)
+    await asyncio.wait_for(dc.start(), 10)
+    await asyncio.wait_for(dc.wait_until_ready(), 10)
+    return dc
+
+
+async def _stopped(app: App, dc: DiscordAdapter) -> None:
+    """A stop, then what a restart does first (`instances.recover`, as `klub run`): our claims are free."""
+    await asyncio.wait_for(dc.stop(), 10)
+    instances.recover(app.sessions, app.instance, app.clock.now())
+
+
+def _statuses(app: App) -> dict[str, int]:
+    """The answers' rows (the scheduled-event syncs queued with the config's sessions are left out)."""
+    answers = OutboxRow.payload.not_like('%"kind": "event_sync"%')
+    with app.sessions() as db:
+        query = select(OutboxRow.status, func.count()).where(answers).group_by(OutboxRow.status)
+        return dict(db.execute(query).all())
+
+
+async def _until(fake: FakeDiscord, done: Callable[[], bool], timeout: float = 10) -> None:
+    async def wait() -> None:
+        while not done():
+            fake._changed.clear()
+            await fake._changed.wait()
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_stored_and_not_handled_is_handled_once_after_a_restart(fake: FakeDiscord, dc_app: App) -> None:
+    first = await _started(dc_app)
+    stored = asyncio.Event()
+    count = 0
+
+    async def crashed(_stored: Stored) -> None:  # the process died before handling anything
+        nonlocal count
+        count += 1
+        if count == 4:
+            stored.set()
+
+    first.handle_stored = crashed  # type: ignore[method-assign,assignment]
+    deferred = fake.interaction(
+        user_id=JULIEN, channel_id=PRESTA, command="question", options={"texte": "Comment créer un QR code ?"}
+    )
+    never_personal = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="prochain")
+    never_public = fake.interaction(
+        user_id=CAMILLE, channel_id=PRESTA, command="question", options={"texte": "Faut-il un compte pro ?"}
+    )
+    undeferred = {never_personal["id"], never_public["id"]}
+    acknowledge: Callable[[Any, bool], Awaitable[None]] = first._acknowledge
+
+    async def maybe(interaction: Any, hidden: bool) -> None:  # died between the commit and the deferral
+        if str(interaction.id) not in undeferred:
+            await acknowledge(interaction, hidden)
+
+    first._acknowledge = maybe  # type: ignore[method-assign]
+    for event in (deferred, never_personal, never_public):
+        await fake.push("INTERACTION_CREATE", event)
+    mention = fake.message_payload(PRESTA, JULIEN, f"<@{BOT_ID}> /prochain", mentions=(BOT_ID,))
+    await fake.push("MESSAGE_CREATE", mention)
+    await asyncio.wait_for(stored.wait(), 10)
+    assert set(fake.acked_in) == {deferred["id"]}
+    await _stopped(dc_app, first)
+    assert dc_app.inbox.unhandled("discord") == 4 and fake.followed_in == {}
+
+    second = await _started(dc_app)
+    # The deferred one: through its webhook, the acknowledgement in place of the placeholder, the
+    # announcement for the group as a follow-up.
+    ack, group = await fake.wait_shown(deferred, count=2)
+    assert ack.ephemeral and "enregistrée" in ack.text and ack.call.method == "PATCH"
+    assert not group.ephemeral and "Julien Petit" in group.text
+    # Never deferred: the personal answers privately, the public one in the channel.
+    await _until(fake, lambda: len(fake.made("POST", f"/channels/{PRESTA}/messages")) >= 2)
+    await asyncio.wait_for(second.settle(), 10)
+    dms = {fake.dm_channels[str(JULIEN)]: JULIEN, fake.dm_channels[str(CAMILLE)]: CAMILLE}
+    to_julien = fake.made("POST", f"/channels/{next(c for c, u in dms.items() if u == JULIEN)}/messages")
+    to_camille = fake.made("POST", f"/channels/{next(c for c, u in dms.items() if u == CAMILLE)}/messages")
+    assert [("Klub numérique" in content(c)) for c in to_julien] == [True]
+    assert to_camille and "enregistrée" in content(to_camille[0])  # then, maybe, a tutorial to read meanwhile
+    in_channel = fake.made("POST", f"/channels/{PRESTA}/messages")
+    by_reply = [c for c in in_channel if c.json.get("message_reference")]
+    announced = [c for c in in_channel if not c.json.get("message_reference")]
+    assert len(by_reply) == 1 and str(by_reply[0].json["message_reference"]["message_id"]) == mention["id"]
+    assert len(announced) == 1 and "Camille" in content(announced[0]) and "compte pro" in content(announced[0])
+    assert fake.shown(never_personal) == [] and fake.shown(never_public) == []  # the webhook refused them
+    assert not any("enregistrée" in content(c) for c in in_channel)  # personal answers never in the channel
+    shown = len(fake.shown(deferred))
+    calls = len(fake.calls)
+    await _stopped(dc_app, second)
+
+    third = await _started(dc_app)  # nothing left: each was handled once
+    await asyncio.wait_for(third.settle(), 10)
+    await asyncio.wait_for(third.stop(), 10)
+    assert dc_app.inbox.unhandled("discord") == 0
+    with dc_app.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Question)) == 2
+    assert len(fake.shown(deferred)) == shown
+    assert [c.path for c in fake.calls[calls:] if "/messages" in c.path or "/webhooks/" in c.path] == []
+    assert set(_statuses(dc_app)) == {"sent"}
+
+
+async def test_answers_committed_and_not_sent_are_sent_once_after_a_restart(fake: FakeDiscord, dc_app: App) -> None:
+    first = await _started(dc_app)
+
+    async def crashed(_messages: list[OutMessage]) -> None:  # died after the commit, before sending
+        return None
+
+    first._deliver_replies = crashed  # type: ignore[method-assign,assignment]
+    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="prochain")
+    await fake.push("INTERACTION_CREATE", event)
+    await fake.wait_for("POST", f"/interactions/{event['id']}/")
+    await asyncio.wait_for(first.settle(), 10)
+    assert _statuses(dc_app) == {"claimed": 1} and dc_app.inbox.unhandled("discord") == 0
+    await _stopped(dc_app, first)
+    assert _statuses(dc_app) == {"pending": 1}
+
+    second = await _started(dc_app)
+    (answer,) = await fake.wait_shown(event)
+    await _until(fake, lambda: _statuses(dc_app) == {"sent": 1})
+    assert answer.ephemeral and "Klub numérique" in answer.text
+    assert answer.call.path == f"/webhooks/{APP_ID}/{event['token']}/messages/@original"
+    await asyncio.wait_for(second.stop(), 10)
+    assert len(fake.shown(event)) == 1
