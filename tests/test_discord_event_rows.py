@@ -182,3 +182,24 @@ async def test_a_create_that_may_have_happened_is_adopted_not_made_twice(
     assert len(posts) == 1
     (only,) = [e for e in fake.events.values() if e["name"] == "Café"]
     assert event_of(dc_app, "Café")[1] == only["id"]  # adopted: the session points at the one event
+
+
+async def test_the_apology_after_a_crash_reaches_the_interaction_as_a_row(
+    fake: FakeDiscord,  # noqa: F811
+    running: tuple[DiscordAdapter, Acks],
+    dc_app: App,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, acks = running
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(dc_app.core, "_handle", boom)
+    event = fake.interaction(user_id=int(MARIE_DC), channel_id=1180000000000000002, command="prochain")
+    await fake.push("INTERACTION_CREATE", event)
+    (shown,) = await fake.wait_shown(event, timeout=10)
+    assert "problème technique" in shown.text and shown.ephemeral
+    await acks.wait(1)
+    assert [m.ledger_id is not None for m in acks.messages] == [True]  # sent as a row, acknowledged
+    assert dc_app.inbox.unhandled("discord") == 0
