@@ -108,8 +108,10 @@ async def apply_op(app: App, guild: discord.Guild, op: EventOp, objects: dict[st
     """One operation of a plan, on `guild` (`objects`: its events by id), for a row or a whole pass.
     Raises DeliveryUncertain when a create may have happened; other errors mean it did not."""
     spec = op.spec
+    # The id is stored on the loop (one short UPDATE), not in a thread: a pass cancelled at stop must
+    # not leave a thread holding a connection of an engine that is being disposed.
     if op.action == "adopt" and op.event_id is not None:
-        await asyncio.to_thread(discord_events.record_event, app, op.session_id, op.event_id)
+        discord_events.record_event(app, op.session_id, op.event_id)
     elif op.action == "create":
         try:
             event = await guild.create_scheduled_event(
@@ -127,7 +129,7 @@ async def apply_op(app: App, guild: discord.Guild, op: EventOp, objects: dict[st
         except _MAYBE_SENT as exc:
             raise DeliveryUncertain(f"évènement de la séance n°{op.session_id} : {type(exc).__name__}") from exc
         try:
-            await asyncio.to_thread(discord_events.record_event, app, op.session_id, str(event.id))
+            discord_events.record_event(app, op.session_id, str(event.id))
         except Exception as exc:
             raise DeliveryUncertain(f"évènement {event.id} créé, pas enregistré avec sa séance") from exc
     elif op.action == "update" and op.event_id is not None:
