@@ -52,7 +52,7 @@ from adapters.discord_intake import GroupCommit, Stored
 from adapters.discord_replies import MAX_MESSAGE, ReplySender, make_view
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events
-from bot.bootstrap import App
+from bot.app import App
 from bot.config import DiscordConfig
 from bot.messages import EVENT_SYNC, ChatRef, Incoming, UserRef
 

@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 
 from adapters.outbox_pump import DeliveryUncertain
 from bot import discord_events
-from bot.bootstrap import App
+from bot.app import App
 from bot.discord_events import EventOp, EventStatus, RemoteEvent
 from bot.messages import EventSync, OutMessage
 

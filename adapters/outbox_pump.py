@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Protocol
 
-from bot.bootstrap import App
+from bot.app import App
 from bot.messages import MemberAction, OutMessage
 
 log = logging.getLogger(__name__)

@@ -69,7 +69,7 @@ from adapters.telegram_render import (
     visible,
 )
 from bot import gate, membership
-from bot.bootstrap import App
+from bot.app import App
 from bot.config import Config, TelegramConfig
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from bot.inbox import Inbox

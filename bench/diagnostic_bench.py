@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -25,16 +23,16 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
+from bench import pages  # noqa: E402
 from bench.web_bench import log_in  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
 from bot.clock import ManualClock, SystemClock  # noqa: E402
 from bot.config import WebConfig, load_config  # noqa: E402
 from bot.diagnostic import campaign_of, scoring  # noqa: E402
-from bot.storage import db as storage  # noqa: E402
-from bot.storage.tables import Base, DiagnosticAnswer, DiagnosticRun, Office, Person  # noqa: E402
+from bot.storage.tables import DiagnosticAnswer, DiagnosticRun, Office, Person  # noqa: E402
 from bot.web import build_app  # noqa: E402
 
 CATEGORIES = ["gite", "camping", "hotel", "restaurant", "activite", "chambre-hotes"]
@@ -136,19 +134,10 @@ def main() -> None:
     parser.add_argument("--db", help="PostgreSQL URL (emptied first); default: a fresh SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="klub-bench-") as tmp:
-        url = args.db or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
-        if args.db:
-            engine = storage.make_engine(url)
-            with engine.begin() as conn:
-                Base.metadata.drop_all(conn)
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            engine.dispose()
+        url = pages.fresh_url(args.db, tmp)
         print(f"{args.providers} prestataires, 3 campagnes ({'PostgreSQL' if args.db else 'SQLite'})")
         times = run(url, args.providers, args.requests)
-    for name, samples in times.items():
-        samples.sort()
-        p90 = samples[int(0.9 * (len(samples) - 1))]
-        print(f"  {name:<30} médiane {statistics.median(samples):7.1f} ms   p90 {p90:7.1f} ms")
+    pages.print_times(times, 30)
 
 
 if __name__ == "__main__":

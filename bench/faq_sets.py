@@ -1,8 +1,8 @@
 """The evaluation sets of the FAQ engine, and which ones may be tuned on.
 
 Tuning (``faq_fit.py``) sees only the ``tune`` sets: the development set and half A of the held-out questions
-on the shipped base. Half B, the fresh held-out set and the cross-base sets (another base, on other themes,
-with its own questions) are only ever reported. The decision is made on the cross-base figure.
+on the shipped base. Half B, the fresh and "terrain" held-out sets and the cross-base sets (another base, on
+other themes, with its own questions) are only ever reported. The decision is made on the cross-base figure.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def eval_sets(dev: Path | None = None) -> list[EvalSet]:
         EvalSet("faq/ A", faq, tuple(halves["A"]), True, False),
         EvalSet("faq/ B", faq, tuple(halves["B"]), False, False),
         EvalSet("faq/ frais", faq, tuple(load_cases(holdout / "fresh.yml")), False, False),
+        EvalSet("faq/ terrain", faq, tuple(load_cases(holdout / "terrain.yml")), False, False),
     ]
     for folder in sorted((REPO / "tests" / "faq_crossbase").iterdir()):
         if (folder / "cases.yml").exists():

@@ -11,10 +11,8 @@ spread over two years; an ANT logs in through a real one-time link, then each pa
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -24,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
+from bench import pages  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
 from bot.clock import ManualClock, SystemClock  # noqa: E402
 from bot.config import WebConfig, load_config  # noqa: E402
-from bot.storage import db as storage  # noqa: E402
-from bot.storage.tables import Base, Person, Question  # noqa: E402
+from bot.storage.tables import Person, Question  # noqa: E402
 from bot.web import auth, build_app  # noqa: E402
 
 OFFICE = "ot-trois-vallees"
@@ -142,20 +140,11 @@ def main() -> None:
     parser.add_argument("--db", help="PostgreSQL URL (emptied first); default: a fresh SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="klub-bench-") as tmp:
-        url = args.db or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
-        if args.db:
-            engine = storage.make_engine(url)
-            with engine.begin() as conn:
-                Base.metadata.drop_all(conn)
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            engine.dispose()
+        url = pages.fresh_url(args.db, tmp)
         times = run(url, args.questions, args.requests, args.agenda)
     where = "PostgreSQL" if args.db else "SQLite"
     print(f"{args.questions} questions (+{args.agenda} à l'agenda), {args.requests} requêtes par page ({where})")
-    for name, samples in times.items():
-        samples.sort()
-        p90 = samples[int(0.9 * (len(samples) - 1))]
-        print(f"  {name:<26} médiane {statistics.median(samples):7.1f} ms   p90 {p90:7.1f} ms")
+    pages.print_times(times, 26)
 
 
 if __name__ == "__main__":

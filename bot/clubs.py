@@ -41,6 +41,13 @@ def zone_of(db: Db, office_id: str) -> ZoneInfo:
     return ZoneInfo(office.timezone if office else "Europe/Paris")
 
 
+def group_language(db: Db, office_id: str, default: str) -> str:
+    """The language of what an office's groups read (announcements, notices): the office's, else the
+    instance's. A person's own messages use their language instead."""
+    office = db.get(Office, office_id)
+    return (office.language if office else None) or default
+
+
 # -- creation -----------------------------------------------------------------------------------------
 
 

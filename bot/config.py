@@ -6,10 +6,10 @@ import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot import safe_yaml
 from bot.roles import ROLE_NAMES
@@ -38,6 +38,19 @@ def parse_duration(text: str) -> timedelta:
         raise
 
 
+def _readable(v: str) -> str:
+    """A name people will read (office, territory, person): cleaned like chat text, never blank."""
+    from bot import inputs
+
+    v = " ".join(inputs.strip_controls(v).split())
+    if inputs.is_blank(v):
+        raise ValueError("nom vide (attendu un texte lisible)")
+    return v
+
+
+Name = Annotated[str, AfterValidator(_readable)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,7 +68,7 @@ class DatabaseConfig(_Strict):
 
 class TerritoryConfig(_Strict):
     id: str = Field(pattern=SLUG)
-    name: str = Field(min_length=1)
+    name: Name
 
 
 class GroupConfig(_Strict):
@@ -95,7 +108,7 @@ class RemindersConfig(_Strict):
 
 class OfficeConfig(_Strict):
     id: str = Field(pattern=SLUG)
-    name: str = Field(min_length=1)
+    name: Name
     timezone: str = "Europe/Paris"
     territory: str | None = None
     language: Literal["fr", "en"] | None = None
@@ -114,7 +127,7 @@ class OfficeConfig(_Strict):
 
 class PersonConfig(_Strict):
     id: str = Field(pattern=SLUG)
-    name: str = Field(min_length=1)
+    name: Name
     office: str
     role: str = "provider"
     business: str = ""

@@ -23,7 +23,7 @@ from bot.storage.tables import Group, Office, Person
 from bot.timefmt import fmt_when
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 

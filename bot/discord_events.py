@@ -30,7 +30,7 @@ from bot.storage.tables import Group, Office, Person, Session
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session as Db
 
-    from bot.bootstrap import App
+    from bot.app import App
     from bot.config import Config
 
 PLATFORM = "discord"

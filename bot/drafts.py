@@ -134,7 +134,8 @@ def draft(db: Db, faq: Faq, number: int, folder: Path, now: datetime, office_ids
     return path
 
 
-GAP_STATUSES = ("open", "answered_klub")  # a Klub answer is still no tutorial; dismissed ones are off topic
+GAP_STATUSES = ("open", "answered_klub")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")  # a Klub answer is still no tutorial; dismissed ones are off topic
 
 
 def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tuple[str, int, list[Question]]]:
@@ -154,7 +155,13 @@ def gaps(db: Db, normalizer: object, flt: LogFilter, top: int = 10) -> list[tupl
         pairs = normalizer.pairs(q.text)  # type: ignore[attr-defined]
         stems_of[q.id] = {stem for _, stem in pairs if normalizer.weight(stem) >= 1.0}  # type: ignore[attr-defined]
         for word, stem in pairs:
-            words.setdefault(stem, Counter())[word.lower()] += 1
+            words.setdefault(stem, Counter())[word.lower()] += 0  # the folded form: a last resort
+        # The label is shown to the office: the word as people typed it, accents included.
+        for raw in _WORD.findall(q.text):
+            for word in normalizer.words(raw):  # type: ignore[attr-defined]
+                stem = normalizer.stem(word)  # type: ignore[attr-defined]
+                if stem in words:
+                    words[stem][raw.lower()] += 1
     remaining = sorted(unanswered, key=lambda q: q.id)
     out: list[tuple[str, int, list[Question]]] = []
     while remaining and len(out) < top:

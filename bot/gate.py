@@ -27,7 +27,7 @@ from bot.storage.tables import GateAttempt, Group, Identity, Invite, Office, Per
 from bot.storage.tables import Session as KlubSession
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 

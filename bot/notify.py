@@ -11,7 +11,7 @@ from bot.messages import ChatRef, OutMessage, Reply
 from bot.storage.tables import Group, Person
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 
 def group_chat(group: Group) -> ChatRef:

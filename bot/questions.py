@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -11,8 +9,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as Db
 
-from bot import clubs, inputs
-from bot.cells import neutralise
+from bot import clubs, exports, inputs
 from bot.storage.tables import Person, Question, QuestionEvent, Session, Vote
 
 Row = TypeVar("Row", Person, Session)
@@ -379,41 +376,22 @@ def rows(db: Db, questions: list[Question]) -> list[list[str]]:
 
 def to_csv(table: list[list[str]]) -> bytes:
     """French Excel: UTF-8 with BOM, `;` separator, CRLF line ends, decimal comma already applied."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    writer.writerows([neutralise(cell) for cell in row] for row in table)
-    return buf.getvalue().encode("utf-8-sig")
+    return exports.csv_bytes(COLUMNS, table)
 
 
 def to_xlsx(table: list[list[str]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Questions"
-    ws.append(list(COLUMNS))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
+    """The same table with numbers as numbers (id, votes, score)."""
+    rows: list[list[object]] = []
     for row in table:
-        values: list[object] = [neutralise(cell) for cell in row]
+        values: list[object] = list(row)
         values[0] = int(row[0])
         values[10] = int(row[10])
         values[13] = float(row[13].replace(",", ".")) if row[13] else None
-        ws.append(values)
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                # Text, whatever it looks like: openpyxl would otherwise store "=…" as a formula.
-                cell.data_type = "s"
-                cell.quotePrefix = cell.value.startswith("'")
-    ws.freeze_panes = "A2"
-    for column, width in zip("ABCDEFGHIJKLMN", (6, 17, 18, 20, 24, 12, 60, 20, 20, 11, 7, 40, 28, 7), strict=True):
-        ws.column_dimensions[column].width = width
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+        rows.append(values)
+    return exports.xlsx_bytes("Questions", COLUMNS, rows, _WIDTHS)
+
+
+_WIDTHS = (6, 17, 18, 20, 24, 12, 60, 20, 20, 11, 7, 40, 28, 7)
 
 
 def offices_of(db: Db, person: Person) -> set[str]:

@@ -31,7 +31,7 @@ from bot.outbox import encode
 from bot.storage.tables import Group, OutboxRow, Person, Registration, Session
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 REPLAN_EVERY = timedelta(minutes=5)  # other instances' changes are picked up at least this often

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 NEXT_JOB = "klub-next-due"

@@ -12,7 +12,7 @@ from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.clubs import ClubError, SessionSpec
 from bot.config import Config, ConfigError
-from bot.storage.tables import AuditLog, Session
+from bot.storage.tables import AuditLog, Office, Session
 from bot.timefmt import TimeInputError, localize, parse_local
 
 from .conftest import paris
@@ -298,3 +298,20 @@ def test_edit_session_promotes_the_waitlist_and_refuses_bad_values(app: App) -> 
         session = db.get(Session, number)
         assert session is not None and session.capacity == 2 and session.location == "Mairie"
         assert db.query(AuditLog).filter_by(action="session.edit").count() == 1
+
+
+def test_group_notices_follow_the_office_language_and_each_person_theirs(app: App) -> None:
+    """An office that runs in English gets its group notices in English; a registered person who chose
+    French still reads theirs in French."""
+    say(app, "gite-du-moulin", "/inscrire 1")
+    say(app, "gite-du-moulin", "/langue fr")
+    with app.sessions() as db:
+        office = db.get(Office, db.get(Session, 1).office_id)  # type: ignore[union-attr]
+        assert office is not None
+        office.language = "en"
+        db.commit()
+    app.outbox.drain("console")
+    say(app, "camille-ant", "/annuler 1 neige", chat="equipe")
+    by_chat = {m.chat.chat_id: m.reply.text for m in app.outbox.drain("console")}
+    assert "cancelled" in by_chat["ot-trois-vallees:prestataires"].lower()
+    assert "est annulé" in by_chat["gite-du-moulin"]

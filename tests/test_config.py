@@ -66,6 +66,9 @@ BROKEN = [
     (MINIMAL + "adapters: {telegram: {enabled: peut-être}}\n", "adapters.telegram.enabled : attendu true ou false"),
     (MINIMAL + "    groups:\n      - {platform: telegram, chat_id: 1, kind: clients}\n", "offices[0].groups[0].kind"),
     (MINIMAL + "  - id: ot-test\n    name: Doublon\n", "offices : identifiant « ot-test » en double"),
+    (MINIMAL + "people:\n  - {id: b, name: ' ', office: ot-test}\n", "people[0].name : nom vide"),
+    (MINIMAL + "people:\n  - {id: b, name: \"\\u200b\\u202e\", office: ot-test}\n", "people[0].name : nom vide"),
+    (MINIMAL.replace("name: OT Test", "name: '  '"), "offices[0].name : nom vide"),
 ]
 
 

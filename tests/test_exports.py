@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot import questions
 from bot.bootstrap import App
-from bot.cells import TRIGGERS, is_risky, neutralise
+from bot.exports import TRIGGERS, is_risky, neutralise
 from bot.questions import LogFilter
 from bot.storage.tables import Person
 

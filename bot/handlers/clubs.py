@@ -21,7 +21,7 @@ from bot.storage.tables import Person, Question, Session
 from bot.timefmt import TimeInputError, fmt_delay, fmt_duration, fmt_offset, fmt_when, parse_local
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 
 def _fail(ctx: Ctx, exc: ClubError | TimeInputError | InputError) -> list[Reply]:
@@ -75,7 +75,7 @@ def register_buttons(lang: str, session: Session) -> tuple[tuple[Button, ...], .
 
 
 def reminder_reply(app: App, db: Db, session: Session, kind: str, offset: timedelta, person: Person | None) -> Reply:
-    lang = (person.language if person else None) or app.config.language
+    lang = (person.language if person else None) or clubs.group_language(db, session.office_id, app.config.language)
     card = describe(app, db, session, lang)
     delay = fmt_delay(offset, lang)
     if kind == "private":
@@ -94,7 +94,7 @@ def dropped_reply(
     app: App, db: Db, session: Session, offsets: dict[str, list[Any]], late: timedelta, grace: timedelta
 ) -> Reply:
     """For the team: the reminders of one session that went unsent because they were too late."""
-    lang = app.config.language
+    lang = clubs.group_language(db, session.office_id, app.config.language)
     parts = []
     for offset_key, items in sorted(offsets.items()):
         kind, _, offset = offset_key.partition(":")
@@ -234,7 +234,7 @@ def annoncer(ctx: Ctx, args: str) -> list[Reply]:
         return _fail(ctx, session)
     if session.status == "cancelled":
         return ctx.say("klub.is_cancelled")
-    lang = ctx.app.config.language
+    lang = clubs.group_language(ctx.db, session.office_id, ctx.app.config.language)
     text = Safe(
         t(lang, "klub.announce", kind=t(lang, f"klub.kind_{session.kind}"))
         + "\n"
@@ -278,7 +278,7 @@ def deplacer(ctx: Ctx, args: str) -> list[Reply]:
         target=f"session:{session.id}",
         detail=f"{old.isoformat()} -> {new_start.isoformat()}",
     )
-    lang = ctx.app.config.language
+    lang = clubs.group_language(ctx.db, session.office_id, ctx.app.config.language)
     notice = t(
         lang,
         "klub.moved_notice",
@@ -325,7 +325,7 @@ def _cancel(ctx: Ctx, args: str, default_reason: str) -> list[Reply]:
         target=f"session:{session.id}",
         detail=reason,
     )
-    lang = ctx.app.config.language
+    lang = clubs.group_language(ctx.db, session.office_id, ctx.app.config.language)
     notice = t(
         lang, "klub.cancelled_notice", title=session.title, when=fmt_when(session.starts_at, zone, lang), reason=reason
     )

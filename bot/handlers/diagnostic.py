@@ -20,7 +20,7 @@ from bot.storage.tables import DiagnosticCampaign, DiagnosticRun, Person, Sessio
 from bot.timefmt import fmt_when
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 FLOW = "diagnostic"
 _STOP_WORDS = {"pause", "stop", "plus tard", "later", "arreter", "arrêter"}

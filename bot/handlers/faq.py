@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import inputs, membership, notify, questions
+from bot import clubs, inputs, membership, notify, questions
 from bot.commands import Command, Option
 from bot.core import Ctx
 from bot.faq.matcher import MatchResult
@@ -85,13 +85,18 @@ def hand_over(ctx: Ctx, text: str, source: str, result: MatchResult | None) -> Q
         if ctx.person and ctx.person.business
         else (ctx.person.name if ctx.person else "?")
     )
-    lang = ctx.app.config.language
-    notice = Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id))
+    lang = clubs.group_language(ctx.db, ctx.office.id, ctx.app.config.language)
+
+    def notice(lang: str) -> Reply:
+        return Reply(ctx.app_t(lang, f"faq.handover_{source}", who=who, text=q.text, number=q.id))
+
     if not ctx.private:
-        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", notice)
+        notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", notice(lang))
         return q
-    # Asked in private: the text goes to the office's animateurs in private, never to a group.
-    told = sum(notify.to_person(ctx.app, ant, notice) for ant in membership.office_people(ctx.db, ctx.office.id, "ant"))
+    # Asked in private: the text goes to the office's animateurs in private (each in their language),
+    # never to a group.
+    ants = membership.office_people(ctx.db, ctx.office.id, "ant")
+    told = sum(notify.to_person(ctx.app, ant, notice(ant.language or lang)) for ant in ants)
     if not told:
         generic = Reply(ctx.app_t(lang, "faq.handover_private", number=q.id))
         notify.to_groups(ctx.app, ctx.db, ctx.office.id, "equipe", generic)

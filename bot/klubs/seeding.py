@@ -18,7 +18,7 @@ from bot.storage.tables import SessionSeries
 from bot.timefmt import TimeInputError
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 
 def sync_config_series(db: Db, config: Config, now: datetime) -> None:

@@ -15,7 +15,7 @@ import uvicorn
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 

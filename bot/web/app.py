@@ -33,8 +33,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import clubs, questions
+from bot.app import App
 from bot.bidi import strip_bidi
-from bot.bootstrap import App
 from bot.i18n import Safe, pick_language, t
 from bot.roles import Role
 from bot.storage.tables import Office, Person, Question, Session
