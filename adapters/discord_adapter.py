@@ -6,10 +6,14 @@ let in is the gate's (a `GateReply` naming Discord groups: the adapter grants th
 each group); who is removed comes from the outbox (`MemberAction`: the adapter removes the role); which
 sessions become which server events is `bot.discord_events`' (the adapter makes the REST calls).
 
-Interactions (slash commands, buttons) are deferred as soon as they arrive, ephemeral or not as the core
-expects its answer to be (`Core.personal`), handled off the event loop, and answered by follow-ups whose
-visibility follows each reply's `personal` flag. Slash commands and their typed options are rendered from
-the command table by `adapters.discord_commands`.
+Interactions (slash commands, buttons) and addressed messages (mentions, DMs) are stored in the inbox
+before Discord is told anything (`adapters.discord_intake`: grouped commits), then interactions are
+deferred, ephemeral or not as the core expects its answer to be (`Core.personal`); each is handled once,
+off the event loop (`adapters.discord_handling`), and its answers are outbox rows written in the
+handling's transaction, sent at once through the interaction's webhook, each ephemeral or not as its
+reply's `personal` flag says (`adapters.discord_replies`). Slash commands and their typed options are
+rendered from the command table by `adapters.discord_commands`; the server's scheduled events follow
+the sessions in `adapters.discord_events_sync`.
 
 No privileged intent is needed: slash commands and buttons arrive as interactions, and Discord sends
 the text of private messages and of messages mentioning the bot without the message-content intent.
@@ -29,36 +33,39 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import aiohttp
+import yarl
 
 with warnings.catch_warnings():
     # discord.py imports audioop for voice (deprecated in 3.11, gone in 3.13); Klub has no voice.
     warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
     import discord
 
-from adapters import discord_commands, discord_render, outbox_pump
+from adapters import discord_commands, discord_incoming, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
-from adapters.discord_commands import VERIFY, SlashTable
+from adapters.discord_commands import SlashTable
 from adapters.discord_event_rows import EventRows
 from adapters.discord_events_sync import EventSync
 from adapters.discord_handling import Handling
-from adapters.discord_intake import GroupCommit, Stored
-from adapters.discord_replies import MAX_MESSAGE, ReplySender, make_view
+from adapters.discord_intake import Acknowledging, GroupCommit, Stored
+from adapters.discord_replies import ReplySender, make_view, render, split
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events
 from bot.app import App
 from bot.config import DiscordConfig
-from bot.messages import EVENT_SYNC, ChatRef, Incoming, UserRef
+from bot.messages import EVENT_SYNC, ChatRef, Incoming
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
+# Answers to interactions in flight at once, each through its own webhook: at most this many rows (and
+# one of the pump's) can be uncertain after a crash (docs/discord.md, « Garanties »).
+FOLLOW_UPS = 4
 
 
 class DiscordSetupError(AdapterSetupError):
@@ -70,19 +77,6 @@ def read_token(cfg: DiscordConfig, env: Mapping[str, str]) -> str:
     if not token:
         raise DiscordSetupError(f"la variable d'environnement {cfg.token_env} (jeton du bot Discord) n'est pas définie")
     return token
-
-
-# -- rendering ----------------------------------------------------------------------------------------
-
-
-def render(text: str) -> str:
-    """The core's HTML subset as Discord Markdown; user text cannot inject formatting or mentions."""
-    return discord_render.render(text)
-
-
-def split(text: str) -> list[str]:
-    """The core's HTML subset rendered and cut under 2,000 characters (formatting reopened per part)."""
-    return discord_render.split(text, MAX_MESSAGE)
 
 
 def intents_for(cfg: DiscordConfig) -> discord.Intents:
@@ -99,7 +93,14 @@ def intents_for(cfg: DiscordConfig) -> discord.Intents:
 class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
     name: ClassVar[str] = PLATFORM
 
-    def __init__(self, app: App, *, env: Mapping[str, str] | None = None, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        env: Mapping[str, str] | None = None,
+        guild_ready_timeout: float = 2.0,
+        follow_ups: int | None = None,
+    ) -> None:
         self.app = app
         self.cfg = app.config.adapters.discord
         self._token = read_token(self.cfg, dict(os.environ) if env is None else env)
@@ -107,6 +108,7 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         self.client: discord.Client | None = None
         self.slashes = SlashTable(app.core.table)
         self.intake = GroupCommit(app.inbox)
+        self.acks = Acknowledging()
         self._workers: list[ThreadPoolExecutor] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._connect_task: asyncio.Task[None] | None = None
@@ -117,9 +119,14 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         # Each change of a session is a row of its own ("sync the event of session N"): no pass after a batch.
         self.event_rows = EventRows(app, lambda: self.bot, self._sync_lock, self.request_event_sync)
         self.pump = OutboxPump(
-            app, PLATFORM, self._send_out, self.execute, expected=(Exception,),
+            app,
+            PLATFORM,
+            self._send_out,
+            self.execute,
+            expected=(Exception,),
             kinds={EVENT_SYNC: self.event_rows.carry_out},
-        )  # fmt: skip
+            fast_slots=FOLLOW_UPS if follow_ups is None else follow_ups,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -187,6 +194,10 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         return client
 
     async def _login(self, client: discord.Client) -> None:
+        if self.cfg.api_base_url:  # a fake Discord (tests): discord.py keeps both addresses on its classes
+            discord.http.Route.BASE = self.cfg.api_base_url
+        if self.cfg.gateway_url:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.cfg.gateway_url)
         try:
             await client.login(self._token)
         except discord.LoginFailure as exc:
@@ -264,18 +275,6 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
 
     # -- events in ------------------------------------------------------------------------------------
 
-    def _chat(self, channel: Any, channel_id: int | None, guild_id: int | None, user_id: int) -> ChatRef:
-        if guild_id is None or channel_id is None:
-            return ChatRef(PLATFORM, str(user_id), private=True)  # a DM (or a private exchange): the person
-        # A thread belongs to the group of the channel it was opened in.
-        parent = channel.parent_id if isinstance(channel, discord.Thread) else None
-        title = getattr(channel, "name", "") or ""
-        return ChatRef(PLATFORM, str(parent or channel_id), title=title)
-
-    def _user(self, user: discord.abc.User, locale: discord.Locale | None = None) -> UserRef:
-        language = locale.value if locale else None
-        return UserRef(PLATFORM, str(user.id), display_name=user.display_name, language=language)
-
     async def on_ready(self) -> None:
         log.info("Discord : passerelle prête (%d serveur(s))", len(self.bot.guilds))
         self.request_event_sync()  # also after a new session: events may have changed meanwhile
@@ -286,7 +285,7 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         An interaction must be acknowledged within 3 seconds, and a burst takes longer than that to
         handle: each one is stored in the inbox (grouped with the others arriving meanwhile, one commit),
         deferred as soon as its row is committed, then handled off the loop; its answers are outbox rows."""
-        incoming, private = self._interaction_incoming(interaction)
+        incoming, private = discord_incoming.from_interaction(interaction, self.slashes)
         if incoming is None:
             return
         self._track()
@@ -308,9 +307,10 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             private=private,
             in_guild=in_guild,
         )
-        if not await self._store(stored):
-            return
-        await self._acknowledge(interaction, hidden)
+        with self.acks.one():
+            if not await self._store(stored):
+                return
+            await self._acknowledge(interaction, hidden)
         # Handled even if the deferral failed: the answers then reach the person another way.
         await self.handle_stored(stored)
 
@@ -319,35 +319,6 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             await interaction.response.defer(ephemeral=hidden, thinking=True)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.error("interaction %s non acquittée : %s", interaction.id, exc)
-
-    def _interaction_incoming(self, interaction: discord.Interaction) -> tuple[Incoming | None, bool]:
-        """The interaction as the core's message, and whether the exchange is private (/verifier)."""
-        data: Mapping[str, Any] = interaction.data or {}
-        if interaction.type == discord.InteractionType.component:
-            text, private, via_button = str(data.get("custom_id", "")), False, True
-        elif interaction.type in (discord.InteractionType.application_command, discord.InteractionType.autocomplete):
-            slash = self.slashes.find(str(data.get("name", "")))
-            if slash is None:
-                return None, False
-            values, _, _ = discord_commands.option_values(data)
-            text, private, via_button = slash.text(values), slash.private, False
-        else:
-            return None, False
-        if not text:
-            return None, False
-        # `private`: the code of /verifier never shows in the channel, and the core sees a private chat.
-        channel_id = None if private else interaction.channel_id
-        incoming = Incoming(
-            chat=self._chat(interaction.channel, channel_id, interaction.guild_id, interaction.user.id),
-            user=self._user(interaction.user, interaction.locale),
-            text=text,
-            mentions_bot=True,
-            via_button=via_button,
-            message_id=str(interaction.id),
-            hides_personal=True,  # an ephemeral answer shows to the speaker alone
-            can_leave=False,  # a bot cannot leave one channel of a server
-        )
-        return incoming, private
 
     async def _autocomplete(self, interaction: discord.Interaction, incoming: Incoming) -> None:
         data: Mapping[str, Any] = interaction.data or {}
@@ -374,21 +345,7 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         mentioned = any(u.id == me.id for u in message.mentions)
         if not (private or mentioned or self.cfg.message_content_intent):
             return  # without the message_content intent, nothing else carries text anyway
-        text = re.sub(rf"<@!?{me.id}>", "", message.content)
-        text = re.sub(r"[ \t]{2,}", " ", text).strip()
-        head, _, rest = text.partition(" ")
-        if private and head.lower() in (f"/{VERIFY}", "/verify") and self.app.core.table.find(VERIFY) is None:
-            text = f"/start {rest}".strip()  # typed in a DM: the same as the slash command
-        incoming = Incoming(
-            chat=self._chat(
-                message.channel, message.channel.id, message.guild.id if message.guild else None, message.author.id
-            ),
-            user=self._user(message.author),
-            text=text,
-            mentions_bot=private or mentioned,
-            message_id=str(message.id),
-            can_leave=False,
-        )
+        incoming = discord_incoming.from_message(message, me.id, mentioned, self.app.core.table)
         self._track()
         stored = Stored(incoming, "message", channel_id="" if private else str(message.channel.id))
         if await self._store(stored):

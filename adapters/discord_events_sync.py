@@ -28,7 +28,7 @@ from bot import discord_events
 from bot.discord_events import EventOp, RemoteEvent
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
     from bot.config import DiscordConfig
 
 log = logging.getLogger("adapters.discord_adapter")

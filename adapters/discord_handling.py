@@ -11,23 +11,47 @@ at once through the pump (`deliver_now`: each row marked sending in its own comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from adapters.discord_intake import PLATFORM, GroupCommit, Stored
+from adapters.discord_intake import PLATFORM, Acknowledging, GroupCommit, Stored
 from adapters.discord_replies import interaction_layout, message_layout
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot.messages import OutMessage
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger("adapters.discord_adapter")
 
-WORKERS = 4  # handling threads: enough to overlap the database's waits, few enough for a small machine
+# Handling threads on PostgreSQL: enough to overlap the database's round trips, few for a small machine.
+# On SQLite, one: it has one writer, and a transaction whose thread waits for the interpreter (the GIL)
+# holds that writer meanwhile — the inbox's commits, and so the acknowledgements, would wait behind it.
+WORKERS = 4
+YIELD = 1.0  # seconds a handling waits at most for the acknowledgements being stored
+
+
+class Counter:
+    """A count shared by the event loop and the handling threads; `quiet` is set while it is zero."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self.quiet = threading.Event()
+        self.quiet.set()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._count += n
+            if self._count > 0:
+                self.quiet.clear()
+            else:
+                self.quiet.set()
 
 
 class Handling:
@@ -35,11 +59,14 @@ class Handling:
 
     app: App
     intake: GroupCommit
+    acks: Acknowledging
     pump: OutboxPump
     _workers: list[ThreadPoolExecutor]
     _inflight: set[asyncio.Task[Any]]
     _loop: asyncio.AbstractEventLoop | None = None
     _resuming: bool = False
+    _one_writer: bool = False
+    _unsent: Counter
 
     if TYPE_CHECKING:  # the adapter's (from `ReplySender`); a stub here would shadow it
 
@@ -47,9 +74,12 @@ class Handling:
 
     def start_workers(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._one_writer = self.app.engine.dialect.name == "sqlite"
+        self._unsent = Counter()
         if not self._workers:
+            count = 1 if self._one_writer else WORKERS
             self._workers = [
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"klub-discord-core-{n}") for n in range(WORKERS)
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"klub-discord-core-{n}") for n in range(count)
             ]
 
     def stop_workers(self) -> None:
@@ -78,15 +108,33 @@ class Handling:
         layout = (interaction_layout if stored.kind == "interaction" else message_layout)(
             stored, self.app.config.language
         )
-        run = partial(self.app.core.handle_stored, incoming, inbox_key=stored.key, address=layout)
+        core = partial(self.app.core.handle_stored, incoming, inbox_key=stored.key, address=layout)
+
+        def run() -> list[OutMessage]:
+            # Acknowledgements first: a burst's inbox commits must not queue behind handlings for the
+            # database (SQLite's one writer) and the interpreter; bounded, so a steady stream still flows.
+            self.acks.quiet.wait(YIELD)
+            if self._one_writer:
+                # Then the answers already decided: on SQLite their short commits (sending, sent) would
+                # otherwise starve behind one handling after the other, and every answer wait for the last.
+                self._unsent.quiet.wait(YIELD)
+            messages = core()
+            self._unsent.add(sum(m.ledger_id is not None for m in messages))  # before the next handling
+            return messages
+
         worker = self._workers[zlib.crc32(incoming.user.user_id.encode()) % len(self._workers)]
         messages = await asyncio.get_running_loop().run_in_executor(worker, run)
-        await self._deliver_replies(messages)
+        try:
+            await self._deliver_replies(messages)
+        finally:
+            self._unsent.add(-sum(m.ledger_id is not None for m in messages))
 
     async def _deliver_replies(self, messages: list[OutMessage]) -> None:
         for message in messages:
+            with contextlib.suppress(TimeoutError):  # acknowledgements first (bounded: a steady stream)
+                await asyncio.wait_for(self.acks.idle(), YIELD)
             if message.ledger_id is not None:
-                await self.pump.deliver_now(message)
+                await self.pump.deliver_now(message, fast=True)
                 continue
             try:  # an apology the database could not even store (see Core.handle_stored): sent without a row
                 await self._send_out(message)

@@ -17,6 +17,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,6 +69,36 @@ class Stored:
         return cls(incoming=incoming, **data)
 
 
+class Acknowledging:
+    """Counts the interactions received and not yet acknowledged. While there are some, handling and
+    sending wait (bounded): in a burst, the 3-second acknowledgements go first — the database (SQLite has
+    one writer), the interpreter and the event loop are theirs — and the answers, which have 15 minutes,
+    follow."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self.quiet = threading.Event()  # for the handling threads
+        self.quiet.set()
+        self._idle = asyncio.Event()  # for the event loop
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        self._count += 1
+        self.quiet.clear()
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self.quiet.set()
+                self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+
 class GroupCommit:
     """Stores updates in batches: `store` returns once its row is committed (True: new; False: already
     stored, Discord sent it again). One writer task; the commit runs in a thread."""
@@ -74,8 +107,12 @@ class GroupCommit:
         self.inbox = inbox
         self._queue: asyncio.Queue[tuple[str, str, asyncio.Future[bool]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Its own thread: the commits of a burst never wait behind other work of the default pool.
+        self._writer: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="klub-discord-inbox")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="discord-inbox")
 
@@ -88,6 +125,9 @@ class GroupCommit:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=False)
 
     async def store(self, key: str, payload: str) -> bool:
         if self._task is None:
@@ -103,7 +143,9 @@ class GroupCommit:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                new = await asyncio.to_thread(self.inbox.store_many, PLATFORM, [(k, p) for k, p, _ in batch])
+                rows = [(k, p) for k, p, _ in batch]
+                loop = asyncio.get_running_loop()
+                new = await loop.run_in_executor(self._writer, self.inbox.store_many, PLATFORM, rows)
             except Exception as exc:
                 log.exception("Discord : %d message(s) reçu(s) non enregistré(s)", len(batch))
                 for _, _, done in batch:
@@ -117,3 +159,4 @@ class GroupCommit:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+

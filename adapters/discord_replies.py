@@ -34,7 +34,7 @@ from bot.i18n import pick_language, t
 from bot.messages import ChatRef, GateReply, Incoming, MemberAction, OutMessage, Reply
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    from bot.app import App
 
 log = logging.getLogger("adapters.discord_adapter")
 
@@ -45,6 +45,16 @@ MAX_LABEL = 80  # button labels
 _NOT_SENT = (aiohttp.ClientConnectorError,)  # the request never left this machine
 ORIGINAL = cast(int, "@original")  # the webhook's path for the deferred response (typed as an id)
 Layout = Callable[[Incoming, list[Reply]], list[OutMessage]]
+
+
+def render(text: str) -> str:
+    """The core's HTML subset as Discord Markdown; user text cannot inject formatting or mentions."""
+    return discord_render.render(text)
+
+
+def split(text: str) -> list[str]:
+    """The core's HTML subset rendered and cut under 2,000 characters (formatting reopened per part)."""
+    return discord_render.split(text, MAX_MESSAGE)
 
 
 def label(text: str) -> str:
@@ -272,7 +282,9 @@ class ReplySender:
                     raise DeliveryUncertain(f"réponse coupée après {n} partie(s)") from None
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise DeliveryUncertain(f"réponse à l'interaction {meta['interaction']} : {exc!r}") from exc
+                # The error's name only: its text may hold the webhook's URL, and so the token.
+                what = type(exc).__name__
+                raise DeliveryUncertain(f"réponse à l'interaction {meta['interaction']} : {what}") from exc
 
     # -- roles ----------------------------------------------------------------------------------------
 

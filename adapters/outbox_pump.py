@@ -39,11 +39,13 @@ class OutboxPump:
         expected: tuple[type[Exception], ...] = (),
         after_batch: Callable[[], None] | None = None,
         kinds: Mapping[str, Callable[[OutMessage], Awaitable[None]]] | None = None,
+        fast_slots: int = 1,
     ) -> None:
         """`send` posts a message and `execute` carries out a member action; both raise on failure.
         `kinds` carry out the other rows that are not messages, by `meta["kind"]` (Discord's event
         syncs). `expected` errors are logged in one line (others with their trace); `after_batch` runs
-        after a batch in which something was sent or given up."""
+        after a batch in which something was sent or given up. `fast_slots` > 1: that many replies sent
+        at once through `deliver_now(fast=True)`, beside the batch (see `deliver_now`)."""
         self.app = app
         self.platform = platform
         self._send = send
@@ -60,6 +62,9 @@ class OutboxPump:
         # One platform call in flight per instance and platform (fast-path replies and the batch take
         # turns, one message each): a crash leaves at most one row uncertain.
         self._sending = asyncio.Lock()
+        self._fast: asyncio.Semaphore | asyncio.Lock = self._sending
+        if fast_slots > 1:
+            self._fast = asyncio.Semaphore(fast_slots)
         self.poll = app.config.delivery.poll
         self.batch = app.config.delivery.batch
 
@@ -135,9 +140,12 @@ class OutboxPump:
                 self._held = []
         return sent, failed
 
-    async def deliver_now(self, message: OutMessage) -> bool:
-        """Send one claimed row (the fast path for replies, or a row of a batch): sending, call, sent."""
-        async with self._sending:
+    async def deliver_now(self, message: OutMessage, *, fast: bool = False) -> bool:
+        """Send one claimed row (the fast path for replies, or a row of a batch): sending, call, sent.
+        `fast`: a reply in one of the `fast_slots` (a platform whose replies do not share one queue, such
+        as Discord's per-interaction webhooks); each row is still committed 'sending' before its call,
+        so after a crash only the rows then in flight — at most `fast_slots` + 1 — can be uncertain."""
+        async with self._fast if fast else self._sending:
             if not await asyncio.to_thread(self.app.outbox.mark_sending, message):
                 log.info("message %s repris par une autre instance : pas envoyé ici", message.ledger_id)
                 return False

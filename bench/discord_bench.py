@@ -1,12 +1,14 @@
 """A burst of slash commands through the real discord.py against the fake Discord server: how long each
 interaction waits for its acknowledgement (Discord's limit is 3 s) and for its answer.
 
-    python bench/discord_bench.py [--bursts 100,400,1000] [--db URL]
+    python bench/discord_bench.py [--bursts 100,400,1000] [--people 50] [--db URL]
 
 Every figure is taken by the fake server: from sending INTERACTION_CREATE on the gateway to receiving
 the callback (acknowledgement), and to receiving the first answer (the follow-up). The mix: /inscrire,
-/prochain, /mesquestions and /question, in the providers' channel, on a fresh SQLite file per burst
-(or the given PostgreSQL URL, emptied first).
+/prochain, /mesquestions and /question, in the providers' channel, by `--people` members taking turns
+(one person's commands are handled in their order, different people's side by side; `--people 2` is
+the mix of the first measures: Camille and Julien), on a fresh SQLite file per burst (or the given
+PostgreSQL URL, emptied first).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import select, text  # noqa: E402
 from adapters.discord_adapter import DiscordAdapter  # noqa: E402
 from bot.bootstrap import bootstrap  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
+from bot.config import PersonConfig  # noqa: E402
 from bot.storage import db as storage  # noqa: E402
 from bot.storage.tables import Base, Session  # noqa: E402
 from tests.conftest import paris  # noqa: E402
@@ -48,11 +51,24 @@ def _empty(url: str) -> None:
     engine.dispose()
 
 
-async def burst(size: int, url: str) -> dict[str, Any]:
+def members(count: int) -> tuple[list[PersonConfig], list[int]]:
+    """Camille and Julien, then providers of the office linked on Discord."""
+    ids = [JULIEN, CAMILLE] + [1170000000000100000 + n for n in range(max(0, count - 2))]
+    extra = [
+        PersonConfig(id=f"presta-{n}", name=f"Presta {n}", office="ot-trois-vallees", identities=[f"discord:{user}"])
+        for n, user in enumerate(ids[2:])
+    ]
+    return extra, ids[:count]
+
+
+async def burst(size: int, url: str, people: int, follow_ups: int | None = None) -> dict[str, Any]:
     if url.startswith("postgresql"):
         _empty(url)
+    config = make_config(events=False)
+    extra, users = members(people)
+    config.people.extend(extra)
     app = bootstrap(
-        make_config(events=False),
+        config,
         clock=ManualClock(paris("2026-11-20 09:00")),
         database_url=url,
         platforms=("discord",),
@@ -61,7 +77,9 @@ async def burst(size: int, url: str) -> dict[str, Any]:
     await fake.start()
     try:
         with fake.patched():
-            adapter = DiscordAdapter(app, env={"DISCORD_BOT_TOKEN": TOKEN}, guild_ready_timeout=0.05)
+            adapter = DiscordAdapter(
+                app, env={"DISCORD_BOT_TOKEN": TOKEN}, guild_ready_timeout=0.05, follow_ups=follow_ups
+            )
             await adapter.start()
             await asyncio.wait_for(fake.identified.wait(), 10)
             with app.sessions() as db:
@@ -73,7 +91,7 @@ async def burst(size: int, url: str) -> dict[str, Any]:
                 {"command": "question", "options": {"texte": "Comment publier une offre sur Google ?"}},
             ]
             events = [
-                fake.interaction(user_id=(JULIEN, CAMILLE)[n % 2], channel_id=PRESTA, **kinds[n % len(kinds)])
+                fake.interaction(user_id=users[n % len(users)], channel_id=PRESTA, **kinds[n % len(kinds)])
                 for n in range(size)
             ]
             started = time.perf_counter()
@@ -95,6 +113,8 @@ async def burst(size: int, url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", default="100,400,1000")
+    parser.add_argument("--people", type=int, default=50, help="members taking turns in the burst (2 or more)")
+    parser.add_argument("--follow-ups", type=int, default=None, help="answers in flight at once (default: Klub's)")
     parser.add_argument("--db", default="", help="PostgreSQL URL (default: a fresh SQLite file per burst)")
     args = parser.parse_args()
     print(
@@ -104,7 +124,7 @@ def main() -> None:
     for size in (int(s) for s in args.bursts.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             url = args.db or f"sqlite:///{Path(tmp) / 'klub.db'}"
-            r = asyncio.run(burst(size, url))
+            r = asyncio.run(burst(size, url, max(2, args.people), args.follow_ups))
         ack, follow = r["ack"], r["follow"]
         print(
             f"{size:>6} {statistics.median(ack):>10.3f}s {p99(ack):>7.3f}s {max(ack):>7.3f}s "

@@ -196,6 +196,9 @@ class DiscordConfig(_Strict):
     events: bool = True  # mirror the sessions as the server's scheduled events
     events_horizon_days: int = Field(default=60, ge=1, le=365)
     events_sync_minutes: int = Field(default=60, ge=1, le=1440)  # the safety net: changes travel as rows
+    # Another Discord than discord.com (the tests' fake server): REST root (…/api/v10) and gateway (ws://…).
+    api_base_url: str = ""
+    gateway_url: str = ""
 
     @field_validator("guild_ids", mode="before")
     @classmethod

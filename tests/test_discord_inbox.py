@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_intake import Stored
 from bot import instances
-from bot.bootstrap import App
+from bot.app import App
 from bot.messages import OutMessage
 from bot.storage.tables import OutboxRow, Question
 from tests.fake_discord import APP_ID, BOT_ID, TOKEN, FakeDiscord, content
@@ -146,3 +146,20 @@ async def test_answers_committed_and_not_sent_are_sent_once_after_a_restart(fake
     assert answer.call.path == f"/webhooks/{APP_ID}/{event['token']}/messages/@original"
     await asyncio.wait_for(second.stop(), 10)
     assert len(fake.shown(event)) == 1
+
+
+async def test_an_answer_discord_refuses_is_failed_and_never_sent_again(fake: FakeDiscord, dc_app: App) -> None:
+    first = await _started(dc_app)
+    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="prochain")
+    original = f"/webhooks/{APP_ID}/{event['token']}/messages/@original"
+    fake.fail("PATCH", original, 400)
+    await fake.push("INTERACTION_CREATE", event)
+    await fake.wait_for("PATCH", original)
+    await asyncio.wait_for(first.settle(), 10)
+    assert _statuses(dc_app) == {"failed": 1}
+    await _stopped(dc_app, first)
+    second = await _started(dc_app)  # a restart does not try it again
+    await asyncio.wait_for(second.settle(), 10)
+    await asyncio.wait_for(second.stop(), 10)
+    assert len(fake.made("PATCH", original)) == 1 and fake.shown(event) == []
+    assert fake.made("POST", "/channels/") == [] and fake.made("POST", "/users/@me/channels") == []
