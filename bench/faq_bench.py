@@ -36,10 +36,11 @@ from faq_fit import accuracy, collect, fit, rows  # noqa: E402
 from faq_sets import DEV, EvalSet, eval_sets  # noqa: E402
 
 from bot.config import FaqConfig  # noqa: E402
+from bot.faq import semantic  # noqa: E402
 from bot.faq.evaluate import Case, Outcome, Scores, best_threshold, run_cases, score  # noqa: E402
 from bot.faq.loader import Base, Entry, Link, load_base  # noqa: E402
 from bot.faq.matcher import DECISION, DEFAULT_THRESHOLD, Decision, Matcher, passage_text  # noqa: E402
-from bot.faq.semantic import Embedder  # noqa: E402
+from bot.faq.semantic import MAX_QUERY_CHARS, Embedder  # noqa: E402
 
 SEED = 20261120
 BestOf = Callable[[str], tuple[str | None, float]]
@@ -130,7 +131,8 @@ class E5Engine(Engine):
     def best_of(self, question: str) -> tuple[str | None, float]:
         if not len(self.matrix) or not question.strip():
             return None, 0.0
-        scores = self.matrix @ self.embedder.query(question)
+        # The plain model on the whole question: Klub's token cap is Klub's, not the baseline's.
+        scores = self.matrix @ np.asarray(semantic.get_model().query(question[:MAX_QUERY_CHARS]), dtype=np.float32)
         best = int(scores.argmax())
         return self.ids[best], float(scores[best])
 

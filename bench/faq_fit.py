@@ -24,12 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faq_sets import REPO, EvalSet, eval_sets
 
+from bot.faq import matcher as _matcher
 from bot.faq.loader import load_base
-from bot.faq.matcher import DECISION, FEATURES, Matcher, Signals, rank
+from bot.faq.matcher import DECISION, Matcher, Signals, rank
+
+FEATURES = _matcher.FEATURES
 
 ALPHAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 BETAS = (0.0, 1.0, 2.0, 4.0)
-L2S = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)
+L2S = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def collect(sets: list[EvalSet]) -> dict[str, list[tuple[Signals, str | None, list[str]]]]:
@@ -97,7 +100,10 @@ def accuracy(data: Rows, alpha: tuple[float, float], weights: np.ndarray, bias: 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true", help=f"write {DECISION.relative_to(REPO)}")
+    parser.add_argument("--without", nargs="*", default=[], help="features left out (ablation; they weigh 0)")
     args = parser.parse_args()
+    global FEATURES
+    FEATURES = tuple(f for f in _matcher.FEATURES if f not in args.without)
     sets = eval_sets()
     data = collect(sets)
     tune = [s.name for s in sets if s.tune]
@@ -148,7 +154,9 @@ def main() -> int:
             "beta": alpha[1],
             "l2": l2,
             "bias": round(bias, 4),
-            "weights": {k: round(float(w), 4) for k, w in zip(FEATURES, weights, strict=True)},
+            "weights": {
+                k: round(float(dict(zip(FEATURES, weights, strict=True)).get(k, 0.0)), 4) for k in _matcher.FEATURES
+            },
         }
         header = (
             "# Written by bench/faq_fit.py: the ranking blend and the logistic decision of the FAQ engine.\n"

@@ -129,7 +129,8 @@ async def test_sigkill_mid_burst_then_restart_answers_every_interaction_once(
     assert set(fake.acked_in) == {e["id"] for e in events} and fake.late == []  # all stored, then deferred
     assert len(answered_before) < BURST  # the kill came mid-burst: the restart has work left
     _, in_flight, _ = _rows(database_url)
-    assert len(in_flight) <= FOLLOW_UPS + 1
+    # Only the call in flight at the kill can be uncertain: one row (more only if answers go in parallel).
+    assert len(in_flight) <= (1 if FOLLOW_UPS == 1 else FOLLOW_UPS + 1)
 
     fake.identified.clear()
     second = DiscordKlub(setup, "klub-a")  # restarted under its name: resumes its own rows at once

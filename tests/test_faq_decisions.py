@@ -149,6 +149,34 @@ def test_a_statement_without_question_mark_is_matched_whole(matcher: Matcher) ->
     assert result.best is not None and result.best.entry.id == "newsletter-envoyer"
 
 
+def test_a_long_question_reaches_the_model_within_its_token_budget() -> None:
+    model = semantic.get_model()
+    norm = default_normalizer()
+    short = "comment créer une page facebook ?"
+    assert semantic.fit_tokens(model, short, norm.expendable) == short
+    long = (
+        "Bonjour, je voudrais savoir s'il vous plaît comment on fait pour que les clients du gîte puissent "
+        "se connecter au wifi de la maison sans que je leur donne le mot de passe à chaque fois"
+    )
+    assert model.token_count(long, True) > semantic.MAX_QUERY_TOKENS
+    cut = semantic.fit_tokens(model, long, norm.expendable)
+    assert model.token_count(cut, True) <= semantic.MAX_QUERY_TOKENS
+    # Stop words and light words go before anything that carries the question.
+    kept = cut.split()
+    assert "wifi" in kept and "clients" in kept
+    assert not {"je", "de", "que", "les", "la"} & set(kept)
+
+
+def test_a_long_message_cut_for_the_model_still_finds_its_tutorial(matcher: Matcher) -> None:
+    message = (
+        "Bonjour, alors voilà, je voudrais savoir s'il vous plaît comment je pourrais faire pour que les clients "
+        "de mon gîte se connectent au wifi de la maison sans devoir leur redonner le code à chaque fois ?"
+    )
+    result = matcher.match(message)
+    assert result.best is not None and result.best.entry.id == "wifi-invites"
+    assert result.answered
+
+
 # -- the embeddings cache -----------------------------------------------------------------------------
 
 

@@ -62,15 +62,18 @@ def test_holdout_floors(outcomes: dict[str, list[Outcome]], half: str) -> None:
 
 # Sets never tuned on (bench/faq_sets.py): the fresh and terrain questions on faq/ and two other offices' bases with
 # their own questions. Reached: fresh 0.937 (top-1 0.941, rejection 0.920; relabelled against the 178-entry base of
-# December 2026, where seven former null cases got a tutorial), Jura 0.933 (0.987, 0.881).
+# December 2026, where seven former null cases got a tutorial), Jura 0.933 (0.974, 0.905). Engine with e5 fed
+# 24 tokens at most (the latency budget): the figures below for terrain and littoral are those of that engine.
 UNSEEN_FLOORS = {
     "fresh": (0.91, 0.86, 0.92),
     # 297 phone-style questions written in December 2026 before looking the answers up (96 with no entry, after
-    # eight gaps got a tutorial); reached 0.788 (top-1 0.836, rejection 0.760): well under the fresh set.
+    # eight gaps got a tutorial); reached 0.764 (top-1 0.836, rejection 0.771; 0.788 before the token cap): well
+    # under the fresh set.
     "terrain": (0.75, 0.72, 0.80),
     "jura": (0.91, 0.83, 0.96),
     # A seaside office (47 entries: taxe de séjour platform, regional marketplace, labels and accessibility, guests'
-    # Wi-Fi, tides and beaches...) with 188 questions, 61 out of scope; reached 0.872 (top-1 0.929, rejection 0.820).
+    # Wi-Fi, tides and beaches...) with 188 questions, 61 out of scope; reached 0.862 (top-1 0.906, rejection 0.836;
+    # 0.872 before the token cap).
     "littoral": (0.84, 0.77, 0.90),
 }
 JURA = Path(__file__).parent / "faq_crossbase" / "jura"

@@ -121,6 +121,7 @@ class Lexical:
         self._buckets = dict(buckets)
         self._word_stem = words
         self._repairs: dict[str, tuple[str, float] | None] = {}
+        self._last: tuple[str, list[_Term]] | None = None
         prefixes: dict[str, list[str]] = defaultdict(list)
         for stem in self._idf:
             for size in range(DERIVED_MIN_LEN, len(stem)):
@@ -166,6 +167,14 @@ class Lexical:
         return tuple((s, DERIVED_CONFIDENCE) for s in found)
 
     def _terms(self, text: str) -> list[_Term]:
+        # The matcher asks about one question several times in a row (scores, known share, missing words).
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        found = self._read_terms(text)
+        self._last = (text, found)
+        return found
+
+    def _read_terms(self, text: str) -> list[_Term]:
         terms: dict[str, _Term] = {}
         for word, stem in self._norm.pairs(text[:MAX_CHARS]):
             if len(terms) >= MAX_TOKENS:
@@ -296,8 +305,9 @@ class Lexical:
         """Per entry, the weight share of the heaviest meaningful word of the question that the entry's
         question, alternatives, tags and theme lack: "imprimante" for the QR-code entry, "tiktok" for the
         Instagram one. Near misses share everything but that word."""
-        terms = [t for t in self._terms(text) if t.content]
-        total = sum(t.weight for t in self._terms(text))
+        every = self._terms(text)
+        terms = [t for t in every if t.content]
+        total = sum(t.weight for t in every)
         out: dict[int, float] = {}
         for index in indices:
             fields = self._fields[index]

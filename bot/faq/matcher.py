@@ -196,6 +196,9 @@ class Matcher:
                 phrases.append(text)
                 owners.append(index)
         self._owners = np.asarray(owners, dtype=np.int64)
+        # Each entry's phrases are contiguous and it has at least its question: the best per entry is one
+        # reduceat over the start of each run (np.maximum.at is an order of magnitude slower on 1,000 entries).
+        self._starts = np.flatnonzero(np.r_[True, self._owners[1:] != self._owners[:-1]]) if owners else self._owners
         self._phrases = self.embedder.phrases(phrases) if phrases else np.zeros((0, 384), dtype=np.float32)
         documents = [passage_text(e) for e in base.entries]
         self._passages = self.embedder.phrases(documents, passage=True) if documents else np.zeros((0, 384), np.float32)
@@ -205,10 +208,9 @@ class Matcher:
 
     def _semantic(self, vector: np.ndarray) -> np.ndarray:
         """Per entry, the best cosine between the question and the entry's question or alternatives."""
-        best = np.full(len(self.base.entries), -1.0, dtype=np.float32)
-        if len(self._owners):
-            np.maximum.at(best, self._owners, self._phrases @ vector)
-        return best
+        if not len(self._owners):
+            return np.full(len(self.base.entries), -1.0, dtype=np.float32)
+        return np.maximum.reduceat(self._phrases @ vector, self._starts)
 
     def signals(self, text: str) -> Signals:
         """Everything the ranking and the decision need, computed once per message."""
@@ -217,7 +219,7 @@ class Matcher:
             empty = np.zeros(0, dtype=np.float32)
             return Signals(reading, {}, empty, empty, 0.0, 0.0, {})
         focus = reading.focus
-        vector = self.embedder.query(focus)
+        vector = self.embedder.query(focus, self._norm.expendable)
         chat = float(np.max(self._chat @ vector)) if len(self._chat) else 0.0
         lexical = {i: (s, q) for i, s, q in self.lexical.scores(focus)}
         semantic = self._semantic(vector)

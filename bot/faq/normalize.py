@@ -119,6 +119,16 @@ class Normalizer:
             stems.update(self.stems(phrase, keep_light=True))
         return frozenset(stems)
 
+    def expendable(self, word: str) -> int:
+        """How little a typed word says, for shortening a long question before the model: 2 for stop words and
+        chat noise ("de", "m'a", "svp"), 1 for light words ("faire", "fallait"), 0 for the rest."""
+        parts = split_words(fold(word))
+        if all(p in self._drop for p in parts):
+            return 2
+        if all(p in self._drop or self.weight(self.stem(p)) < 1.0 for p in parts):
+            return 1
+        return 0
+
     # -- pipeline -------------------------------------------------------------------------------------
 
     def words(self, text: str) -> list[str]:
