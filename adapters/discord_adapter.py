@@ -49,6 +49,7 @@ with warnings.catch_warnings():
 from adapters import discord_commands, discord_incoming, outbox_pump
 from adapters.base import Adapter, AdapterSetupError
 from adapters.discord_commands import SlashTable
+from adapters.discord_event_rows import EventRows
 from adapters.discord_events_sync import EventSync
 from adapters.discord_handling import Handling
 from adapters.discord_intake import Acknowledging, GroupCommit, Stored
@@ -57,7 +58,7 @@ from adapters.outbox_pump import DeliveryUncertain, OutboxPump
 from bot import discord_events
 from bot.app import App
 from bot.config import DiscordConfig
-from bot.messages import ChatRef, Incoming
+from bot.messages import EVENT_SYNC, ChatRef, Incoming
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +118,15 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self.synced = asyncio.Event()  # set after each scheduled-events pass (tests and logs wait on it)
-        # After a batch that announced, moved or cancelled something, the server's events may have to follow.
+        # Each change of a session is a row of its own ("sync the event of session N"): no pass after a batch.
+        self.event_rows = EventRows(app, lambda: self.bot, self._sync_lock, self.request_event_sync)
         self.pump = OutboxPump(
             app,
             PLATFORM,
             self._send_out,
             self.execute,
             expected=(Exception,),
-            after_batch=self.request_event_sync,
+            kinds={EVENT_SYNC: self.event_rows.carry_out},
             fast_slots=FOLLOW_UPS if follow_ups is None else follow_ups,
         )
 

@@ -1,9 +1,11 @@
 """The server's scheduled events, kept in step with the sessions (a mixin of the Discord adapter).
 
 Which sessions become which events is `bot.discord_events`' decision (`plan`); this code reads each
-server's events over REST, carries out the plan and records the event ids. A pass runs at start, after an
-outbox batch that announced, moved or cancelled something (`request_event_sync`), and every
-`events_sync_minutes` for changes made by another process.
+server's events over REST, carries out the plan and records the event ids. Each change of a session
+travels as an outbox row of its own, carried out for that session alone (`adapters.discord_event_rows`,
+which also holds the calls both use); this whole pass is the safety net: at start, after a row whose
+create may have happened (`request_event_sync`), and every `events_sync_minutes` (sessions entering
+the horizon, events changed or deleted by hand on Discord).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import logging
 import warnings
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -20,21 +22,16 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
     import discord
 
+from adapters.discord_event_rows import apply_op, remote_event
+from adapters.outbox_pump import DeliveryUncertain
 from bot import discord_events
-from bot.discord_events import EventOp, EventSpec, RemoteEvent
+from bot.discord_events import EventOp, RemoteEvent
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.config import DiscordConfig
 
 log = logging.getLogger("adapters.discord_adapter")
-
-_STATUS = {
-    discord.EventStatus.scheduled: "scheduled",
-    discord.EventStatus.active: "active",
-    discord.EventStatus.completed: "completed",
-    discord.EventStatus.cancelled: "cancelled",
-}
 
 
 class EventSync:
@@ -92,13 +89,13 @@ class EventSync:
                 except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
                     log.warning("Discord : évènements du serveur %s illisibles : %s", guild_id, exc)
                     continue
-                remote[guild_id] = {str(e.id): _remote(e) for e in events}
+                remote[guild_id] = {str(e.id): remote_event(e) for e in events}
                 objects.update({str(e.id): e for e in events})
             ops = discord_events.plan(wanted, remote)
             for op in ops:
                 try:
                     await self._apply(op, objects)
-                except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                except (discord.HTTPException, aiohttp.ClientError, OSError, DeliveryUncertain) as exc:
                     # Left for the next pass, which compares again: nothing is done twice.
                     log.error(
                         "Discord : évènement de la séance n°%s (%s) impossible : %s", op.session_id, op.action, exc
@@ -106,47 +103,6 @@ class EventSync:
             return ops
 
     async def _apply(self, op: EventOp, objects: dict[str, discord.ScheduledEvent]) -> None:
-        spec = op.spec
-        if op.action == "create":
-            guild = self.bot.get_guild(int(op.guild_id))
-            if guild is None:
-                return
-            event = await guild.create_scheduled_event(
-                name=spec.name,
-                description=spec.description,
-                start_time=spec.start,
-                end_time=spec.end,
-                entity_type=discord.EntityType.external,
-                privacy_level=discord.PrivacyLevel.guild_only,
-                location=spec.location,
-                reason=f"Klub : séance n°{op.session_id}",
-            )
-            discord_events.record_event(self.app, op.session_id, str(event.id))
-        elif op.action == "adopt" and op.event_id is not None:
-            discord_events.record_event(self.app, op.session_id, op.event_id)
-        elif op.action == "update" and op.event_id is not None:
-            objects[op.event_id] = await objects[op.event_id].edit(
-                name=spec.name,
-                description=spec.description,
-                start_time=spec.start,
-                end_time=spec.end,
-                location=spec.location,
-                reason=f"Klub : séance n°{op.session_id} modifiée",
-            )
-        elif op.action == "cancel" and op.event_id is not None:
-            await objects[op.event_id].cancel(reason=f"Klub : séance n°{op.session_id} annulée")
-
-
-def _remote(event: discord.ScheduledEvent) -> RemoteEvent:
-    status: Any = _STATUS.get(event.status, "completed")
-    return RemoteEvent(
-        event_id=str(event.id),
-        status=status,
-        spec=EventSpec(
-            name=event.name,
-            description=event.description or "",
-            location=event.location or "",
-            start=event.start_time,
-            end=event.end_time or event.start_time,
-        ),
-    )
+        guild = self.bot.get_guild(int(op.guild_id))
+        if guild is not None:
+            await apply_op(self.app, guild, op, objects)

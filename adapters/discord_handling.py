@@ -136,7 +136,7 @@ class Handling:
             if message.ledger_id is not None:
                 await self.pump.deliver_now(message, fast=True)
                 continue
-            try:  # the apology after a crash of the core: not a row
+            try:  # an apology the database could not even store (see Core.handle_stored): sent without a row
                 await self._send_out(message)
             except Exception as exc:
                 level = logging.ERROR if isinstance(exc, DeliveryUncertain | OSError) else logging.WARNING

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Protocol
 
@@ -43,18 +43,21 @@ class OutboxPump:
         *,
         expected: tuple[type[Exception], ...] = (),
         after_batch: Callable[[], None] | None = None,
+        kinds: Mapping[str, Callable[[OutMessage], Awaitable[None]]] | None = None,
         fast_slots: int = 1,
     ) -> None:
         """`send` posts a message and `execute` carries out a member action; both raise on failure.
-        `expected` errors are logged in one line (others with their trace); `after_batch` runs after a
-        batch in which something was sent or given up. `fast_slots` > 1: that many replies sent at once
-        through `deliver_now(fast=True)`, beside the batch (see `deliver_now`)."""
+        `kinds` carry out the other rows that are not messages, by `meta["kind"]` (Discord's event
+        syncs). `expected` errors are logged in one line (others with their trace); `after_batch` runs
+        after a batch in which something was sent or given up. `fast_slots` > 1: that many replies sent
+        at once through `deliver_now(fast=True)`, beside the batch (see `deliver_now`)."""
         self.app = app
         self.platform = platform
         self._send = send
         self._execute = execute
         self._expected = expected
         self._after_batch = after_batch
+        self._kinds = dict(kinds or {})
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -120,7 +123,8 @@ class OutboxPump:
                 self._after_batch()
 
     async def flush(self) -> tuple[int, int]:
-        """Send what the outbox holds for this platform, batch after batch; returns (sent, given up)."""
+        """Send what the outbox holds for this platform, batch after batch; returns (sent, given up),
+        counting messages and member actions (the other kinds of rows are carried out, not counted)."""
         sent = failed = 0
         try:
             while not self._closing:
@@ -141,7 +145,10 @@ class OutboxPump:
                     if self._closing:
                         break
                     message = self._held.pop(0)
-                    if await self._send_one(message):
+                    done = await self._send_one(message)
+                    if message.meta.get("kind", "") in self._kinds:
+                        continue  # bookkeeping rows (event syncs): not counted as messages sent
+                    if done:
                         sent += 1
                     else:
                         failed += 1
@@ -215,9 +222,12 @@ class OutboxPump:
         """The platform call: "sent", "failed" (certainly not delivered) or "uncertain"."""
         where = message.chat.chat_id
         action = MemberAction.from_out(message)
+        special = self._kinds.get(message.meta.get("kind", ""))
         try:
             if action is not None:
                 await self._execute(action)
+            elif special is not None:
+                await special(message)
             else:
                 await self._send(message)
         except DeliveryUncertain as exc:

@@ -8,6 +8,7 @@ import importlib
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,10 +23,19 @@ from bot.scheduler import LiveScheduler
 log = logging.getLogger(__name__)
 
 
-def enabled_platforms(config: Config, interactive: bool) -> list[str]:
+def enabled_platforms(config: Config, interactive: bool, only: Sequence[str] = ()) -> list[str]:
+    """The platforms this process serves: the configured ones, or those of `only` (`klub run
+    --platform`, each one configured) when several instances share the platforms of one config."""
     platforms = [name for name in ("telegram", "discord") if getattr(config.adapters, name).enabled]
     if config.adapters.console.enabled and interactive:
         platforms.append("console")
+    if only:
+        missing = sorted(set(only) - set(platforms))
+        if missing:
+            raise AdapterSetupError(
+                f"--platform {', '.join(missing)} : plateforme non activée dans la configuration (adapters.*.enabled)"
+            )
+        platforms = [p for p in platforms if p in only]
     return platforms
 
 
@@ -41,9 +51,13 @@ def build_adapters(app: App, platforms: list[str]) -> list[Adapter]:
     return adapters
 
 
-async def run(config: Config) -> int:
+async def run(config: Config, only: Sequence[str] = ()) -> int:
     interactive = sys.stdin.isatty()
-    platforms = enabled_platforms(config, interactive)
+    try:
+        platforms = enabled_platforms(config, interactive, only)
+    except AdapterSetupError as exc:
+        print(f"klub : {exc}", file=sys.stderr)
+        return 2
     app = bootstrap(config, clock=SystemClock(), platforms=platforms)
     try:
         adapters = build_adapters(app, platforms)

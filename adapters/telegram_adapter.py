@@ -519,7 +519,7 @@ class TelegramAdapter(Adapter):
             if message.ledger_id is not None:
                 await self.pump.deliver_now(message)
                 continue
-            try:  # the apology after a crash of the core: not a row
+            try:  # an apology the database could not even store (see Core.handle_stored): sent without a row
                 await self._send_out(message)
             except (TelegramError, DeliveryUncertain) as exc:
                 log.error("réponse non envoyée dans %s : %s", message.chat.chat_id, exc)

@@ -46,8 +46,11 @@ class App:
     sessions: sessionmaker[Session]
     outbox: Outbox
     inbox: Inbox
-    platforms: set[str]  # platforms with a running adapter: where the outbox can deliver
+    platforms: set[str]  # platforms with a running adapter in this process: where it delivers
     instance: str  # this process's name on the outbox, inbox and heartbeat rows
+    # Platforms rows are written for: those the configuration declares (whichever instance serves
+    # them: a Telegram-only instance still writes the Discord removals) plus those served here.
+    reach: set[str] = field(default_factory=set)
     core: Core = field(init=False)
     reminders: Reminders = field(init=False)
     free_text_handler: FreeText | None = None

@@ -19,11 +19,18 @@ from bot.diagnostic import QuestionnaireError, load_questionnaire
 from bot.diagnostic.reminder import CampaignReminders
 from bot.faqchat import Faq
 from bot.inbox import Inbox
-from bot.klubs import seeding
+from bot.klubs import events, seeding
 from bot.klubs.changes import Leftovers
 from bot.outbox import Outbox
 from bot.reminders import Reminders
 from bot.storage import db as storage
+
+
+def configured_platforms(config: Config) -> set[str]:
+    """The chat platforms the configuration declares (adapters.<platform>.enabled). `klub run
+    --platform` may serve only some of them in one process; the others are served by other instances
+    on the same database. The console is local to its process: never a destination for the others."""
+    return {name for name in ("telegram", "discord") if getattr(config.adapters, name).enabled}
 
 
 def all_commands() -> list[Command]:
@@ -58,6 +65,7 @@ def bootstrap(
     engine = storage.make_engine(url)
     clock = clock or SystemClock()
     sessions = storage.session_factory(engine)
+    events.configure(sessions, config)  # the domain writes Discord event rows only when events are on
     delivery = config.delivery
     # A stable name lets a restarted instance resume its own rows at once, without waiting for its old
     # heartbeat to go stale; without one, the others take over after delivery.dead_after.
@@ -78,6 +86,7 @@ def bootstrap(
         inbox=Inbox(sessions, clock, name),
         platforms=set(platforms),
         instance=name,
+        reach=configured_platforms(config) | set(platforms),
     )
     app.core = Core(app, CommandTable(all_commands()))
     app.faq = Faq(config)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
 from bot import inputs
+from bot.klubs import events
 from bot.klubs.errors import ClubError as ClubError  # re-exported: callers know it as bot.clubs.ClubError
 from bot.klubs.recurrence import (
     LOCAL_FMT,
@@ -177,6 +178,7 @@ def create_one_off(db: Db, office_id: str, spec: SessionSpec, starts_at: datetim
     db.add(row)
     db.flush()
     adopt_waiting_questions(db, office_id, now)
+    events.changed(db, row, now)
     return row
 
 
@@ -186,6 +188,7 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
     if series_id is not None:
         query = query.where(SessionSeries.id == series_id)
     created = 0
+    fresh: list[int] = []
     offices: set[str] = set()
     for series in db.scalars(query):
         offices.add(series.office_id)
@@ -209,11 +212,20 @@ def ensure_sessions(db: Db, now: datetime, series_id: int | None = None) -> int:
             # Several instances may extend the horizon at the same moment: the unique key settles it.
             insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
             stmt = (
-                insert(Session).values(**values).on_conflict_do_nothing(index_elements=["series_id", "occurrence_key"])
+                insert(Session)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["series_id", "occurrence_key"])
+                .returning(Session.id)
             )
-            result = cast("CursorResult[Any]", db.execute(stmt))
-            created += result.rowcount or 0
+            new_id = db.scalar(stmt)
+            if new_id is not None:
+                created += 1
+                fresh.append(new_id)
     db.flush()
+    for session_id in fresh if events.horizon(db) is not None else ():
+        row = db.get(Session, session_id)
+        if row is not None:
+            events.changed(db, row, now)
     for office_id in sorted(offices) if created else ():
         adopt_waiting_questions(db, office_id, now)
     return created
@@ -399,6 +411,7 @@ def move(db: Db, session: Session, new_start: datetime, now: datetime) -> dateti
     session.revision += 1
     session.updated_at = now
     db.flush()
+    events.changed(db, session, now)
     return old
 
 
@@ -415,4 +428,5 @@ def cancel(db: Db, session: Session, reason: str, now: datetime) -> list[Person]
         db.get(Person, r.person_id) for status in ("yes", "waitlist") for r in registrations(db, session.id, status)
     ]
     db.flush()
+    events.changed(db, session, now)
     return [p for p in people if p is not None]

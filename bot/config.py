@@ -195,7 +195,7 @@ class DiscordConfig(_Strict):
     welcome_channels: dict[str, str] = Field(default_factory=dict)  # guild id -> channel greeting newcomers
     events: bool = True  # mirror the sessions as the server's scheduled events
     events_horizon_days: int = Field(default=60, ge=1, le=365)
-    events_sync_minutes: int = Field(default=15, ge=1, le=1440)
+    events_sync_minutes: int = Field(default=60, ge=1, le=1440)  # the safety net: changes travel as rows
     # Another Discord than discord.com (the tests' fake server): REST root (…/api/v10) and gateway (ws://…).
     api_base_url: str = ""
     gateway_url: str = ""

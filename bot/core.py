@@ -144,10 +144,27 @@ class Core:
             return messages
         except Exception:
             log.exception("erreur en traitant un message de %s:%s", incoming.user.platform, incoming.user.user_id)
-            # The apology is not a row: if the same failure repeats after a restart, so does the apology.
-            if inbox_key is not None:
-                self.app.inbox.finish(platform, inbox_key)
-            return address(incoming, [self._apology(incoming)])
+            return self._apologise(incoming, inbox_key, address)
+
+    def _apologise(
+        self, incoming: Incoming, inbox_key: str | None, address: Callable[[Incoming, list[Reply]], list[OutMessage]]
+    ) -> list[OutMessage]:
+        """After a crash of the handling (its transaction rolled back): the apology is a row, claimed by
+        us like any reply, written in a transaction of its own with the inbox row marked handled — so
+        the message is not handled again after a restart, and the apology, if it was not sent yet,
+        still goes out once. Only when the database itself fails is the apology sent without a row."""
+        platform = incoming.chat.platform
+        addressed = address(incoming, [self._apology(incoming)])
+        try:
+            with self.app.sessions() as db, self.app.outbox.transaction(db), db.begin():
+                if inbox_key is not None and not self.app.inbox.mark_handled(db, platform, inbox_key):
+                    return []  # handled meanwhile by another instance: its replies went out
+                rows = [self.app.outbox.put_claimed(db, m) for m in addressed]
+                db.flush()
+                return [self._with_id(m, r.id) for m, r in zip(addressed, rows, strict=True)]
+        except Exception:
+            log.exception("excuses non enregistrées pour %s:%s", incoming.user.platform, incoming.user.user_id)
+            return addressed
 
     def _addressed(self, incoming: Incoming, replies: list[Reply], reply_to: str | None = None) -> list[OutMessage]:
         """Where each reply goes: the chat, or the speaker's private chat (its id is the user id)."""

@@ -417,7 +417,7 @@ def decide_join(
 
 
 def _staff_groups(db: Session, app: App, office_id: str, platform: str) -> list[Group]:
-    groups = membership.office_groups(db, office_id, "equipe", app.platforms)
+    groups = membership.office_groups(db, office_id, "equipe", app.reach)
     same = [g for g in groups if g.platform == platform]
     return same or groups
 

@@ -120,3 +120,28 @@ class MemberAction:
         return MemberAction(
             message.chat.platform, message.chat.chat_id, message.meta["user_id"], message.meta["action"]
         )
+
+
+EVENT_SYNC = "event_sync"
+
+
+@dataclass(frozen=True)
+class EventSync:
+    """Make the Discord scheduled event of session N match the database: created, moved, changed or
+    cancelled as the session now is. The row names the session, not the change: what to do is planned
+    when the row is carried out, from the state of that moment (and the server's), so a late row, or
+    several rows for one session, do no harm. The chat is the Discord server (guild) of the office.
+    """
+
+    guild_id: str
+    session_id: int
+
+    def to_out(self) -> OutMessage:
+        meta = {"kind": EVENT_SYNC, "session_id": str(self.session_id)}
+        return OutMessage(chat=ChatRef("discord", self.guild_id), reply=Reply(""), meta=meta)
+
+    @staticmethod
+    def from_out(message: OutMessage) -> EventSync | None:
+        if message.meta.get("kind") != EVENT_SYNC:
+            return None
+        return EventSync(message.chat.chat_id, int(message.meta["session_id"]))

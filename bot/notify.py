@@ -19,10 +19,11 @@ def group_chat(group: Group) -> ChatRef:
 
 
 def person_chat(app: App, person: Person) -> ChatRef | None:
-    """The private chat where the person was last seen, among the platforms this process serves."""
+    """The private chat where the person was last seen, among the platforms Klub reaches (configured or
+    served here: another instance may be the one that delivers it)."""
     if person.erased_at is not None or not person.active:
         return None  # revoked or erased: nothing private reaches them any more
-    idents = [i for i in person.identities if i.platform in app.platforms]
+    idents = [i for i in person.identities if i.platform in app.reach]
     if not idents:
         return None
     best = max(idents, key=lambda i: (i.last_seen_at or i.linked_at, i.id))
@@ -30,7 +31,7 @@ def person_chat(app: App, person: Person) -> ChatRef | None:
 
 
 def to_groups(app: App, db: Session, office_id: str, kind: str, reply: Reply) -> int:
-    groups = membership.office_groups(db, office_id, kind, app.platforms)
+    groups = membership.office_groups(db, office_id, kind, app.reach)
     for group in groups:
         app.outbox.put(OutMessage(group_chat(group), reply))
     return len(groups)

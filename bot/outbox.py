@@ -112,6 +112,16 @@ def new_row(message: OutMessage, now: datetime, **extra: Any) -> OutboxRow:
     )
 
 
+def add(db: Session, message: OutMessage, now: datetime) -> None:
+    """Write a row into `db` from domain code that has no Outbox at hand (it holds only the database
+    session): committed or rolled back with `db`. When `db` is the transaction being handled, the
+    senders of its platform are woken after the commit; otherwise they find it at their next poll."""
+    db.add(new_row(message, now))
+    bound = _bound.get()
+    if bound is not None and bound.db is db:
+        bound.platforms.add(message.chat.platform)
+
+
 # -- the claim statements ----------------------------------------------------------------------------
 # Built once with bound parameters (of_platform, now, dead_before, me, lease, limit): a sender claims after
 # every batch and the console after every message, and building them is most of a claim's cost.

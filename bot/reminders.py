@@ -173,7 +173,7 @@ class Reminders:
             return None
         chat, person = self._recipient(db, item.recipient)
         if chat is None:
-            return None  # not reachable on this instance's platforms: leave it to an instance that can
+            return None  # on no platform Klub reaches
         office_grace = grace.get(session.office_id, timedelta(0))
         late = now - item.due_at
         if late > office_grace:
@@ -206,7 +206,7 @@ class Reminders:
         what, _, ident = recipient.partition(":")
         if what == "group":
             group = db.get(Group, int(ident))
-            if group is None or group.platform not in self.app.platforms:
+            if group is None or group.platform not in self.app.reach:
                 return None, None
             return group_chat(group), None
         person = db.get(Person, int(ident))
@@ -271,6 +271,6 @@ def drop_notices(
             continue
         late = now - min(i.due_at for items in offsets.values() for i in items)
         reply = views.dropped_reply(app, db, session, offsets, late, grace.get(session.office_id, timedelta(0)))
-        for group in membership.office_groups(db, session.office_id, "equipe", app.platforms):
+        for group in membership.office_groups(db, session.office_id, "equipe", app.reach):
             out.append(OutMessage(group_chat(group), reply))
     return out

@@ -306,6 +306,8 @@ class FakeDiscord:
     # -- REST ---------------------------------------------------------------------------------------
 
     def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
+        """The next `times` such calls answer `status`; status 0: the call is carried out, then the
+        connection drops before the answer (the client cannot know whether it happened)."""
         self._failures.append(_Failure(method, path, status, times))
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
@@ -326,6 +328,11 @@ class FakeDiscord:
             if failure.times > 0 and failure.method == request.method and failure.path == path:
                 failure.times -= 1
                 call.failed = True
+                if failure.status == 0:
+                    self._answer(request.method, path, body)
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=204)  # written to a closed connection: never read
                 return _json({"message": "fake failure", "code": 0}, status=failure.status)
         return self._answer(request.method, path, body)
 
@@ -394,6 +401,12 @@ class FakeDiscord:
             recipient = str(body["recipient_id"])
             channel = self.dm_channels.setdefault(recipient, self.next_id())
             return _json({"id": channel, "type": 1, "recipients": [user(int(recipient), "x")]})
+        if method == "GET" and parts[0] == "guilds" and len(parts) == 2:
+            if parts[1] != str(GUILD_ID):
+                return _json({"message": "Unknown Guild", "code": 10004}, status=404)
+            # Like Discord's REST answer: the guild without its channels, members and threads.
+            rest = {k: v for k, v in self.guild().items() if k not in ("channels", "members", "threads")}
+            return _json(rest)
         if parts[0] == "guilds" and "roles" in parts and method in ("PUT", "DELETE"):
             return web.Response(status=204)
         if parts[0] == "guilds" and len(parts) >= 3 and parts[2] == "scheduled-events":

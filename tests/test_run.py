@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from adapters.base import AdapterSetupError
 from adapters.console_adapter import ConsoleAdapter, ConsoleRunner
 from adapters.runner import enabled_platforms
 from bot.bootstrap import App
@@ -19,6 +22,19 @@ def test_enabled_platforms_follow_the_config(config: Config) -> None:
             "telegram": config.adapters.telegram.model_copy(update={"enabled": True})})}
     )  # fmt: skip
     assert enabled_platforms(both, interactive=False) == ["telegram"]
+
+
+def test_run_platform_serves_some_of_the_configured_platforms(config: Config) -> None:
+    adapters = config.adapters.model_copy(update={
+        "telegram": config.adapters.telegram.model_copy(update={"enabled": True}),
+        "discord": config.adapters.discord.model_copy(update={"enabled": True})})  # fmt: skip
+    both = config.model_copy(update={"adapters": adapters})
+    assert enabled_platforms(both, interactive=False) == ["telegram", "discord"]
+    assert enabled_platforms(both, interactive=False, only=["discord"]) == ["discord"]
+    with pytest.raises(AdapterSetupError, match="--platform console"):
+        enabled_platforms(both, interactive=False, only=["console"])  # not interactive: not served here
+    with pytest.raises(AdapterSetupError, match="--platform telegram"):
+        enabled_platforms(config, interactive=False, only=["telegram"])  # not in this configuration
 
 
 async def test_live_console_prints_replies_and_pushed_messages(app: App) -> None:

@@ -132,7 +132,7 @@ def revoke_cmd(args: argparse.Namespace) -> int:
         with app.sessions.begin() as db:
             person = _known(db, args.slug)
             result = gate.revoke(
-                db, person=person, now=app.clock.now(), platforms=app.platforms, actor_label=gate.CLI_ACTOR
+                db, person=person, now=app.clock.now(), platforms=app.reach, actor_label=gate.CLI_ACTOR
             )
             for session, promoted in result.promoted:
                 tell_promoted(app, db, session, promoted)
@@ -196,7 +196,7 @@ def forget_cmd(args: argparse.Namespace) -> int:
         with app.sessions.begin() as db:
             person = _known(db, args.slug)
             # Out of the groups first (needs the platform accounts), then the personal data goes.
-            result = gate.revoke(db, person=person, now=app.clock.now(), platforms=app.platforms,
+            result = gate.revoke(db, person=person, now=app.clock.now(), platforms=app.reach,
                                  actor_label=gate.CLI_ACTOR)  # fmt: skip
             for session, promoted in result.promoted:
                 tell_promoted(app, db, session, promoted)

@@ -14,6 +14,14 @@ from bot.cli.common import check_web_secret, load
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("run", help="lancer Klub (adaptateurs activés, rappels, web)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--platform",
+        action="append",
+        choices=("telegram", "discord", "console"),
+        default=[],
+        help="ne servir que cette plateforme (répétable) ; les autres plateformes configurées sont servies par"
+        " d'autres instances sur la même base, qui délivrent les lignes écrites ici pour elles",
+    )
     parser.set_defaults(func=run)
 
 
@@ -28,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
     storage.upgrade(config.database.url)
     # The composition root lives with the adapters, so that bot/ never imports a platform library.
     runner = importlib.import_module("adapters.runner")
-    code: int = asyncio.run(runner.run(config))
+    code: int = asyncio.run(runner.run(config, args.platform))
     return code

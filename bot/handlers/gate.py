@@ -122,7 +122,7 @@ def retirer(ctx: Ctx, args: str) -> list[Reply]:
         return ctx.say("gate.revoke_self")
     if Role.parse(person.role) >= ctx.role and ctx.role < Role.ADMIN:
         return ctx.say("gate.revoke_higher", name=person.name)
-    result = gate.revoke(ctx.db, person=person, now=ctx.now, platforms=ctx.app.platforms, actor=ctx.person)
+    result = gate.revoke(ctx.db, person=person, now=ctx.now, platforms=ctx.app.reach, actor=ctx.person)
     for action in result.removals:
         ctx.app.outbox.put(action.to_out())
     for session, promoted in result.promoted:
@@ -143,7 +143,7 @@ def confirmer(ctx: Ctx, args: str) -> list[Reply]:
     assert ctx.person is not None
     try:
         done = gate.confirm(
-            ctx.db, invite_id=number, offices=set(ctx.scope), now=ctx.now, actor=ctx.person, platforms=ctx.app.platforms
+            ctx.db, invite_id=number, offices=set(ctx.scope), now=ctx.now, actor=ctx.person, platforms=ctx.app.reach
         )
     except gate.GateError as exc:
         return ctx.say(exc.key, **exc.kwargs)

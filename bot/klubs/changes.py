@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session as Db
 
 from bot import clubs, questions
 from bot.clubs import ClubError
+from bot.klubs import events
 from bot.storage.tables import Person, Question, Registration, Session
 
 EDITABLE = ("capacity", "location", "video_url")
@@ -50,6 +51,8 @@ def edit(db: Db, session: Session, change: Edit, now: datetime) -> list[Person]:
     session.revision += 1
     session.updated_at = now
     db.flush()
+    if change.location is not None or change.video_url is not None:
+        events.changed(db, session, now)  # the event shows the place; the number of seats it does not
     promoted: list[Person] = []
     while (person := clubs.promote(db, session, now)) is not None:
         promoted.append(person)

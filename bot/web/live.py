@@ -172,7 +172,7 @@ def report_page(web: Web) -> Response:
 def _groups(web: Web, s: Session) -> list[object]:
     from bot import membership
 
-    return list(membership.office_groups(web.db, s.office_id, "prestataires", web.app.platforms))
+    return list(membership.office_groups(web.db, s.office_id, "prestataires", web.app.reach))
 
 
 def publish(web: Web) -> Response:
