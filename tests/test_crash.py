@@ -1,8 +1,8 @@
 """`klub run` killed with SIGKILL in the middle of a broadcast, measured from outside.
 
-The real process runs against the fake Bot API server with 100 private reminders due; 50 private
+The real process runs against the fake Bot API server with 200 private reminders due; 100 private
 questions arrive in the middle of the broadcast. It is killed (kill -9) while a reminder is in flight
-(the 30th or later, once Telegram considers every question received), then restarted (one instance)
+(the 60th or later, once Telegram considers every question received), then restarted (one instance)
 or left to the other instance (two, on PostgreSQL). Every recipient gets the reminder exactly once,
 every question is answered exactly once, and at most one row — the one in flight at the kill — is
 uncertain and never sent again. Small heartbeat/poll settings keep this to seconds; the only waits
@@ -32,13 +32,10 @@ from bot.storage.tables import InboxRow, OutboxRow, Person, Registration, Sessio
 from .conftest import PG_URL, ROOT
 from .fake_telegram import TOKEN, Call, FakeTelegram
 
-# Enough for several claimed batches and for questions answered while reminders go out; more would only
-# wait longer on Telegram's 30 messages/s (the real rate limiter of the library).
-RECIPIENTS = 100
-QUESTIONS = 50
-QUESTIONS_AT = 15  # reminders sent when the questions arrive
-KILL_AT = 30  # reminders sent when the process is killed
-STOP_AT = 20  # reminders sent when SIGTERM arrives
+RECIPIENTS = 200
+QUESTIONS = 100
+QUESTIONS_AT = 30  # reminders sent when the questions arrive
+KILL_AT = 60  # reminders sent when the process is killed
 REMINDER_CHATS = {str(10_000 + i) for i in range(RECIPIENTS)}
 QUESTION_CHATS = {str(20_000 + i) for i in range(QUESTIONS)}
 WAIT = 60.0  # bound on every wait for the real processes
@@ -169,8 +166,8 @@ async def queue_questions(fake: FakeTelegram) -> None:
 
 
 def script(fake: FakeTelegram, kill: Callable[[], None]) -> dict[str, int]:
-    """Questions arrive at the 15th reminder; the process is killed while a reminder is in flight, from
-    the 30th on, once Telegram has been told (getUpdates offset) that every question was received."""
+    """Questions arrive at the 30th reminder; the process is killed while a reminder is in flight, from
+    the 60th on, once Telegram has been told (getUpdates offset) that every question was received."""
     at_kill: dict[str, int] = {}
     first_question = fake.next_update_id()
     last_question = first_question + QUESTIONS - 1
@@ -262,13 +259,13 @@ async def test_sigterm_mid_broadcast_finishes_the_message_in_flight_and_gives_ba
     fake: FakeTelegram, setup: Path, database_url: str
 ) -> None:
     first = Klub(setup, "klub-a")
-    fake.when("sendMessage", first.stop, count=STOP_AT, predicate=lambda c: c.chat() in REMINDER_CHATS)
+    fake.when("sendMessage", first.stop, count=40, predicate=lambda c: c.chat() in REMINDER_CHATS)
     await first.start()
     code, err = await first.reap()
     assert code == 0, err
     statuses = outbox_statuses(database_url)
-    # The 20th (in flight at SIGTERM) was finished and recorded; nothing uncertain; the rest waits, unclaimed.
-    assert set(statuses) == {"sent", "pending"} and statuses["sent"] == sum(fake.deliveries().values()) >= STOP_AT
+    # The 40th (in flight at SIGTERM) was finished and recorded; nothing uncertain; the rest waits, unclaimed.
+    assert set(statuses) == {"sent", "pending"} and statuses["sent"] == sum(fake.deliveries().values()) >= 40
     second = Klub(setup, "klub-b")  # any instance picks up what the stopped one gave back
     await second.start()
     await wait_everything(fake, REMINDER_CHATS)
