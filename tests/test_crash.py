@@ -282,7 +282,14 @@ async def test_two_instances_on_postgresql_one_killed(fake: FakeTelegram, setup:
     await b.start()
     await a.reap()
     # b notices a's silent heartbeat (1 s in this config) and takes over a's claims and stored updates.
-    await wait_everything(fake)
+    try:
+        await wait_everything(fake)
+    except TimeoutError:
+        got = fake.deliveries()
+        missing = sorted(c for c in REMINDER_CHATS | QUESTION_CHATS if got[c] < 1)
+        _, err = await b.terminate()
+        rows = outbox_statuses(database_url)
+        pytest.fail(f"{len(missing)} never served ({missing[:5]}…), rows {rows}; b: {err[-3000:]}")
     code, err = await b.terminate()
     assert code == 0, err
     sharing = check_exactly_once(fake, database_url)
