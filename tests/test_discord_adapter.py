@@ -592,6 +592,8 @@ async def test_newcomers_are_greeted_and_linked_members_get_their_roles_back(
     (greeting,) = await fake.wait_for("POST", f"/channels/{WELCOME}/messages")
     assert content(greeting).startswith("Bienvenue Marie !") and "/verifier" in content(greeting)
     assert greeting.json["allowed_mentions"]["parse"] == []
+    with greeting_adapter.app.sessions() as db:  # a row of the outbox, like every message Klub decides
+        assert len(db.scalars(select(OutboxRow).where(OutboxRow.chat_id == str(WELCOME))).all()) == 1
 
     await fake.push("GUILD_MEMBER_ADD", fake.member_join(JULIEN, "Julien"))  # staff, linked, back on the server
     granted = await fake.wait_for("PUT", f"/guilds/{GUILD_ID}/members/{JULIEN}/roles/", count=2)
