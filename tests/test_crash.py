@@ -99,8 +99,10 @@ class Klub:
         self.proc: asyncio.subprocess.Process | None = None
         Klub.started.append(self)
 
+    secrets: ClassVar[dict[str, str]] = {"TELEGRAM_BOT_TOKEN": TOKEN}  # the platform's token, for the fake
+
     async def start(self) -> None:
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "KLUB_INSTANCE": self.instance}
+        env = {**os.environ, **self.secrets, "KLUB_INSTANCE": self.instance}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

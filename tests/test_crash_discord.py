@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -37,23 +35,7 @@ KILL_AFTER = 15  # answers received when the process is killed
 
 
 class DiscordKlub(Klub):
-    async def start(self) -> None:
-        env = {**os.environ, "DISCORD_BOT_TOKEN": TOKEN, "KLUB_INSTANCE": self.instance}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(self.config_path),
-            "run",
-            "--log-level",
-            "WARNING",
-            cwd=ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    secrets: ClassVar[dict[str, str]] = {"DISCORD_BOT_TOKEN": TOKEN}
 
 
 @pytest.fixture
