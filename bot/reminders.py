@@ -176,6 +176,11 @@ class Reminders:
             return None  # on no platform Klub reaches
         office_grace = grace.get(session.office_id, timedelta(0))
         late = now - item.due_at
+        if late > office_grace and item.due_at < session.created_at:
+            # Due before the session existed (a Klub planned on short notice, a new install's first
+            # series): never owed, so nothing was missed and the team is not told of a failure.
+            self._write(db, item, OutMessage(chat, Reply("")), now, "skipped")
+            return None
         if late > office_grace:
             if self._write(db, item, OutMessage(chat, Reply("")), now, "dropped"):
                 dropped.append(item)

@@ -109,7 +109,9 @@ def test_missed_while_down_is_sent_late_within_grace(config: Config, clock: Manu
 def test_missed_beyond_grace_is_dropped_and_logged(
     config: Config, clock: ManualClock, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock.set(J7 + timedelta(hours=7))
+    clock.set(J7 - timedelta(days=1))
+    bootstrap(config, clock=clock, database_url=database_url, migrate=False).close()  # the season exists
+    clock.set(J7 + timedelta(hours=7))  # Klub was down when the J-7 reminder was due
     app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
     with caplog.at_level(logging.WARNING, logger="bot.reminders"):
         app.tick()
@@ -126,6 +128,23 @@ def test_missed_beyond_grace_is_dropped_and_logged(
     again.tick()
     assert deliver(again) == []
     again.close()
+
+
+def test_a_reminder_due_before_its_session_existed_is_no_failure(
+    config: Config, clock: ManualClock, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first start (or a Klub planned on short notice) after the J-7 time: nothing was missed, so
+    nothing is dropped, logged or told to the team; the later reminders go out as usual."""
+    clock.set(J7 + timedelta(hours=7))
+    app = bootstrap(config, clock=clock, database_url=database_url, migrate=False)
+    with caplog.at_level(logging.WARNING, logger="bot.reminders"):
+        app.tick()
+    assert deliver(app) == []
+    assert "rappel abandonné" not in caplog.text
+    assert ledger(app)["group:7d:group:6:skipped"] == 1
+    app.tick()
+    assert deliver(app) == []  # planned once, skipped once
+    app.close()
 
 
 def test_claim_without_acknowledgement_is_taken_over_after_the_lease(
