@@ -29,9 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from adapters.outbox_pump import OutboxPump  # noqa: E402
+from bench import pages  # noqa: E402
 from bot import instances  # noqa: E402
 from bot.bootstrap import App, bootstrap  # noqa: E402
 from bot.config import Config  # noqa: E402
@@ -54,15 +55,7 @@ def open_app(url: str, name: str) -> App:
 
 
 def fresh(url: str | None) -> str:
-    if url is None:
-        path = Path(tempfile.mkdtemp()) / "bench.db"
-        url = f"sqlite:///{path}"
-    else:
-        engine = storage.make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    url = pages.fresh_url(url, tempfile.mkdtemp())
     storage.upgrade(url)
     return url
 
