@@ -32,6 +32,7 @@ FEATURES = _matcher.FEATURES
 
 ALPHAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 BETAS = (0.0, 1.0, 2.0, 4.0)
+GAMMAS = (0.0, 2.0, 4.0, 6.0)
 L2S = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
@@ -50,7 +51,7 @@ def collect(sets: list[EvalSet]) -> dict[str, list[tuple[Signals, str | None, li
 Rows = list[tuple[Signals, str | None, list[str]]]
 
 
-def rows(data: Rows, alpha: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, int]:
+def rows(data: Rows, alpha: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, int]:
     """Features of the best candidate and whether it is right; also the count of non-questions (never answered)."""
     xs, ys, skipped = [], [], 0
     for signals, expect, ids in data:
@@ -83,7 +84,7 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     return weights, float(w[0] - (weights * mean).sum())
 
 
-def accuracy(data: Rows, alpha: tuple[float, float], weights: np.ndarray, bias: float) -> float:
+def accuracy(data: Rows, alpha: tuple[float, ...], weights: np.ndarray, bias: float) -> float:
     """Overall accuracy at probability 0.5: right entry answered, or out of scope abstained."""
     good = 0
     for signals, expect, ids in data:
@@ -109,28 +110,33 @@ def main() -> int:
     tune = [s.name for s in sets if s.tune]
     pooled = [row for name in tune for row in data[name]]
 
-    def top1(blend: tuple[float, float]) -> float:
+    def top1(blend: tuple[float, ...]) -> float:
         hits = [ids[rank(sg, *blend)[0][0]] == e for sg, e, ids in pooled if e is not None and rank(sg, *blend)]
         return sum(hits) / max(1, sum(e is not None for _, e, _ in pooled))
 
-    blends = [(a, b) for a in ALPHAS for b in BETAS if a or b]
+    blends = [(a, b, g) for a in ALPHAS for b in BETAS for g in GAMMAS if a or b or g]
     tops = {b: top1(b) for b in blends}
-    alpha = max(blends, key=lambda b: (round(tops[b], 4), -b[0] - b[1]))
-    grid = ", ".join(f"{a}/{b}: {tops[(a, b)]:.3f}" for a, b in blends)
-    print(f"alpha/beta (top-1 sur les jeux de réglage) : {grid} -> {alpha}")
+    alpha = max(blends, key=lambda b: (round(tops[b], 4), -sum(b)))
+    best = sorted(blends, key=lambda b: -tops[b])[:8]
+    print("alpha/beta/gamma (top-1 sur les jeux de réglage), les meilleurs : "
+          + ", ".join(f"{a}/{b}/{g}: {tops[(a, b, g)]:.3f}" for a, b, g in best) + f" -> {alpha}")
 
     rng = random.Random(7)
     order = list(range(len(pooled)))
     rng.shuffle(order)
     folds = [[pooled[i] for i in order[k::5]] for k in range(5)]
 
+    # Leave one BASE out (all its sets at once: questions on one base are not independent), then 5 folds.
+    bases = sorted({s.base for s in sets if s.tune})
+    by_base = {b: [s.name for s in sets if s.tune and s.base == b] for b in bases}
+
     def cv(l2: float) -> float:
         scores = []
-        for held in range(len(tune)):
-            train = [r for j, name in enumerate(tune) if j != held for r in data[name]]
+        for held in bases:
+            train = [r for b in bases if b != held for name in by_base[b] for r in data[name]]
             x, y, _ = rows(train, alpha)
             w, b = fit(x, y, l2)
-            scores.append(accuracy(data[tune[held]], alpha, w, b))
+            scores.append(accuracy([r for name in by_base[held] for r in data[name]], alpha, w, b))
         for k in range(5):
             train = [r for j, f in enumerate(folds) if j != k for r in f]
             x, y, _ = rows(train, alpha)
@@ -152,6 +158,7 @@ def main() -> int:
         doc = {
             "alpha": alpha[0],
             "beta": alpha[1],
+            "gamma": alpha[2],
             "l2": l2,
             "bias": round(bias, 4),
             "weights": {

@@ -18,6 +18,7 @@ Three steps:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ LEXICAL_TIE = 0.05
 MAX_CANDIDATES = 5
 SEMANTIC_CANDIDATES = 10
 FEATURES = (
-    "lexical", "semantic", "passage", "margin", "semantic_margin", "coverage", "semantic_coverage", "known",
+    "lexical", "semantic", "passage", "steps", "margin", "semantic_margin", "coverage", "semantic_coverage", "known",
     "missing", "chat", "english", "english_semantic",
 )
 
@@ -97,10 +98,11 @@ class MatchResult:
 class Decision:
     """The fitted model: ranking blend and logistic coefficients."""
 
-    alpha: float  # rank = lexical + alpha * semantic + beta * passage
+    alpha: float  # rank = lexical + alpha * semantic + beta * passage + gamma * steps
     weights: dict[str, float]
     bias: float
     beta: float = 0.0
+    gamma: float = 0.0
 
     @classmethod
     def load(cls, path: Path = DECISION) -> Decision:
@@ -108,8 +110,16 @@ class Decision:
         # A feature the file does not name weighs nothing (a model fitted before the feature existed).
         weights = {name: float(data["weights"].get(name, 0.0)) for name in FEATURES}
         return cls(
-            alpha=float(data["alpha"]), weights=weights, bias=float(data["bias"]), beta=float(data.get("beta", 0.0))
+            alpha=float(data["alpha"]),
+            weights=weights,
+            bias=float(data["bias"]),
+            beta=float(data.get("beta", 0.0)),
+            gamma=float(data.get("gamma", 0.0)),
         )
+
+    @property
+    def blend(self) -> tuple[float, float, float]:
+        return (self.alpha, self.beta, self.gamma)
 
     def probability(self, x: dict[str, float]) -> float:
         z = self.bias + sum(self.weights[k] * x[k] for k in FEATURES)
@@ -121,25 +131,49 @@ def passage_text(entry: Entry) -> str:
     return " ".join((entry.question, *entry.alternatives, *entry.tags, entry.answer))[:1000]
 
 
+_STEP_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+MIN_STEP_CHARS = 16
+
+
+def step_texts(entry: Entry) -> list[str]:
+    """The lines of the answer, one phrase each, and the question with its tags.
+
+    Providers describe their problem with the words of a step more often than with the tutorial's title (« mon
+    site rame, c'est les photos ? » is the step « allégez vos photos » of the mobile-speed tutorial)."""
+    out = [f"{entry.question} {' '.join(entry.tags)}"]
+    for line in entry.answer.splitlines():
+        line = _STEP_MARK.sub("", line).replace("**", "").strip()
+        if len(line) >= MIN_STEP_CHARS:
+            out.append(line)
+    return out
+
+
 @dataclass(frozen=True)
 class Signals:
     reading: Reading
     lexical: dict[int, tuple[float, float]]  # entry index -> (lexical score, query coverage)
     semantic: np.ndarray  # per entry, best cosine with its question or alternatives
     passage: np.ndarray  # per entry, cosine with the whole entry read as a document (e5's "passage: ")
+    steps: np.ndarray  # per entry, best cosine with a line of its answer (or its question with its tags)
     chat: float  # best cosine with the small-talk examples
     known: float  # share of the question's weight the base knows
     missing: dict[int, float]  # per candidate, share of the heaviest word of the question it lacks
 
 
-def rank(signals: Signals, alpha: float, beta: float = 0.0) -> list[tuple[int, dict[str, float]]]:
+def rank(signals: Signals, alpha: float, beta: float = 0.0, gamma: float = 0.0) -> list[tuple[int, dict[str, float]]]:
     """(entry index, decision features) of the candidates, best rank first."""
     semantic, lexical = signals.semantic, signals.lexical
     if not len(semantic):
         return []
-    passage = signals.passage
+    passage, steps = signals.passage, signals.steps
     blend = (
-        (lexical.get(i, (0.0, 0.0))[0] + alpha * float(semantic[i]) + beta * float(passage[i]), i)
+        (
+            lexical.get(i, (0.0, 0.0))[0]
+            + alpha * float(semantic[i])
+            + beta * float(passage[i])
+            + gamma * float(steps[i]),
+            i,
+        )
         for i in signals.missing
     )
     ranked = sorted(blend, key=lambda r: (-r[0], r[1]))[: MAX_CANDIDATES + 1]
@@ -157,6 +191,7 @@ def rank(signals: Signals, alpha: float, beta: float = 0.0) -> list[tuple[int, d
             "lexical": lex,
             "semantic": sem,
             "passage": float(signals.passage[index]),
+            "steps": float(steps[index]),
             "margin": value - other,
             "semantic_margin": sem - rival,
             "coverage": coverage,
@@ -202,6 +237,15 @@ class Matcher:
         self._phrases = self.embedder.phrases(phrases) if phrases else np.zeros((0, 384), dtype=np.float32)
         documents = [passage_text(e) for e in base.entries]
         self._passages = self.embedder.phrases(documents, passage=True) if documents else np.zeros((0, 384), np.float32)
+        lines: list[str] = []
+        line_owners: list[int] = []
+        for index, entry in enumerate(base.entries):
+            for text in step_texts(entry):
+                lines.append(text)
+                line_owners.append(index)
+        owned = np.asarray(line_owners, dtype=np.int64)
+        self._step_starts = np.flatnonzero(np.r_[True, owned[1:] != owned[:-1]]) if line_owners else owned
+        self._steps = self.embedder.phrases(lines) if lines else np.zeros((0, 384), dtype=np.float32)
         self._chat = self.embedder.phrases(list(smalltalk().phrases))
 
     # -- signals --------------------------------------------------------------------------------------
@@ -217,7 +261,7 @@ class Matcher:
         reading = read(text or "", self._norm)
         if not reading.is_question or not self.base.entries:
             empty = np.zeros(0, dtype=np.float32)
-            return Signals(reading, {}, empty, empty, 0.0, 0.0, {})
+            return Signals(reading, {}, empty, empty, empty, 0.0, 0.0, {})
         focus = reading.focus
         vector = self.embedder.query(focus, self._norm.expendable)
         chat = float(np.max(self._chat @ vector)) if len(self._chat) else 0.0
@@ -228,11 +272,16 @@ class Matcher:
         pool.update(int(i) for i in np.argpartition(-semantic, count - 1)[:count])
         missing = self.lexical.missing(focus, pool)
         passage = self._passages @ vector if len(self._passages) else np.zeros(0, dtype=np.float32)
-        return Signals(reading, lexical, semantic, passage, chat, self.lexical.known_share(focus), missing)
+        steps = (
+            np.maximum.reduceat(self._steps @ vector, self._step_starts)
+            if len(self._steps)
+            else np.zeros(0, dtype=np.float32)
+        )
+        return Signals(reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing)
 
     def features(self, text: str) -> tuple[Reading, list[tuple[int, dict[str, float]]]]:
         signals = self.signals(text)
-        return signals.reading, rank(signals, self.decision.alpha, self.decision.beta)
+        return signals.reading, rank(signals, *self.decision.blend)
 
     # -- the answer -----------------------------------------------------------------------------------
 
