@@ -2,11 +2,11 @@
 
     python bench/faq_fit.py [--write]
 
-1. The ranking blend ``alpha`` (rank = lexical + alpha * semantic) is the value of a small grid that ranks
-   the right entry first most often on the tuning sets.
+1. The ranking blend (rank = lexical + alpha * semantic + beta * passage + gamma * steps) is the point of a
+   grid that ranks the right entry first most often on the tuning sets.
 2. The decision is a logistic regression on the best candidate's features, the label being "the best
-   candidate is the right answer". The L2 strength is chosen by cross-validation: leave one tuning set
-   out (fit on the others, measure on it) and 5 folds over both.
+   candidate is the right answer". The L2 strength is chosen by cross-validation: leave one base out (all
+   its sets; fit on the other bases, their known out-of-scope questions only, measure on it) and 5 folds.
 3. The report sets (half B, the fresh set, the other bases) are printed, never used to choose anything.
 """
 
@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faq_sets import REPO, EvalSet, eval_sets
+from faq_sets import REPO, EvalSet, base_name, eval_sets
 
 from bot.faq import matcher as _matcher
 from bot.faq.loader import load_base
@@ -51,11 +51,13 @@ def collect(sets: list[EvalSet]) -> dict[str, list[tuple[Signals, str | None, li
 Rows = list[tuple[Signals, str | None, list[str]]]
 
 
-def rows(data: Rows, alpha: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+def rows(
+    data: Rows, alpha: tuple[float, ...], without: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Features of the best candidate and whether it is right; also the count of non-questions (never answered)."""
     xs, ys, skipped = [], [], 0
     for signals, expect, ids in data:
-        found = rank(signals, *alpha)
+        found = rank(signals, *alpha, without=without)
         if not found:
             skipped += 1
             continue
@@ -84,11 +86,13 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     return weights, float(w[0] - (weights * mean).sum())
 
 
-def accuracy(data: Rows, alpha: tuple[float, ...], weights: np.ndarray, bias: float) -> float:
+def accuracy(
+    data: Rows, alpha: tuple[float, ...], weights: np.ndarray, bias: float, without: frozenset[str] = frozenset()
+) -> float:
     """Overall accuracy at probability 0.5: right entry answered, or out of scope abstained."""
     good = 0
     for signals, expect, ids in data:
-        found = rank(signals, *alpha)
+        found = rank(signals, *alpha, without=without)
         answered = None
         if found:
             index, features = found[0]
@@ -127,14 +131,15 @@ def main() -> int:
     folds = [[pooled[i] for i in order[k::5]] for k in range(5)]
 
     # Leave one BASE out (all its sets at once: questions on one base are not independent), then 5 folds.
-    bases = sorted({s.base for s in sets if s.tune})
-    by_base = {b: [s.name for s in sets if s.tune and s.base == b] for b in bases}
+    # The held base's known out-of-scope questions are ignored by the training rows too (``without``).
+    bases = sorted({base_name(s) for s in sets if s.tune})
+    by_base = {b: [s.name for s in sets if s.tune and base_name(s) == b] for b in bases}
 
     def cv(l2: float) -> float:
         scores = []
         for held in bases:
             train = [r for b in bases if b != held for name in by_base[b] for r in data[name]]
-            x, y, _ = rows(train, alpha)
+            x, y, _ = rows(train, alpha, frozenset({held}))
             w, b = fit(x, y, l2)
             scores.append(accuracy([r for name in by_base[held] for r in data[name]], alpha, w, b))
         for k in range(5):

@@ -69,3 +69,11 @@ def eval_sets(dev: Path | None = None) -> list[EvalSet]:
                         folder.name not in UNSEEN_BASES, True)
             )
     return sets
+
+
+def base_name(s: EvalSet) -> str:
+    """A short name for the base of a set: « faq », « dev », or the other base's folder."""
+    folder = s.base[0]
+    if folder == REPO / "faq":
+        return "faq"
+    return "dev" if folder.name == "base" and folder.parent.name == "faq-bench" else folder.parent.name

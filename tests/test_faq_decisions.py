@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bot.bootstrap import App
-from bot.faq import semantic
+from bot.faq import semantic, unanswerable
 from bot.faq.loader import Base, Entry, load_base
 from bot.faq.matcher import Matcher
 from bot.faq.message import CHATTER, GREETING, QUESTION, THANKS, read
@@ -83,11 +83,9 @@ def test_small_talk_gets_a_short_friendly_line_in_private_and_silence_in_a_group
             marks=pytest.mark.xfail(strict=True, reason="known miss: « imprimante » and « imprimé » share a stem "
                                     "and the QR-code entry's question is « … imprimé ne fonctionne plus »"),
         ),
-        pytest.param(
-            "quels sont les horaires d'ouverture de l'office de tourisme ?",
-            marks=pytest.mark.xfail(strict=True, reason="known miss: « office » is a light word, so the question "
-                                    "reads as « horaires d'ouverture », the Google-listing entry"),
-        ),
+        # The office's own hours, not a business's: closer to questions other bases could not answer than to
+        # the Google-hours tutorial (bot/faq/unanswerable.py).
+        "quels sont les horaires d'ouverture de l'office de tourisme ?",
     ],
 )
 def test_near_misses_abstain_on_the_real_base(real: Matcher, text: str) -> None:
@@ -167,14 +165,31 @@ def test_a_long_question_reaches_the_model_within_its_token_budget() -> None:
     assert not {"je", "de", "que", "les", "la"} & set(kept)
 
 
-def test_a_long_message_cut_for_the_model_still_finds_its_tutorial(matcher: Matcher) -> None:
-    message = (
-        "Bonjour, alors voilà, je voudrais savoir s'il vous plaît comment je pourrais faire pour que les clients "
-        "de mon gîte se connectent au wifi de la maison sans devoir leur redonner le code à chaque fois ?"
-    )
-    result = matcher.match(message)
-    assert result.best is not None and result.best.entry.id == "wifi-invites"
-    assert result.answered
+@pytest.mark.parametrize(
+    ("message", "short", "expected"),
+    [
+        (
+            "Bonjour, alors voilà, je voudrais savoir s'il vous plaît comment je pourrais faire pour que les clients "
+            "de mon gîte se connectent au wifi de la maison sans devoir leur redonner le code à chaque fois ?",
+            "comment les clients se connectent au wifi sans redonner le code ?",
+            "wifi-qr-code",
+        ),
+        (
+            "Bonjour à toute l'équipe, j'espère que vous allez bien. Alors voilà, je voudrais savoir s'il vous plaît "
+            "comment je pourrais faire pour changer les horaires de mon restaurant sur Google pour l'hiver, parce que "
+            "les clients arrivent alors qu'on est fermé. Merci d'avance et bonne journée !",
+            "changer mes horaires d'hiver sur google",
+            "gbp-horaires-fermeture",
+        ),
+    ],
+)
+def test_a_long_message_is_answered_like_its_question(real: Matcher, message: str, short: str, expected: str) -> None:
+    # On the shipped base: a 10-entry fixture is too small for the decision's calibration to mean much.
+    long, brief = real.match(message), real.match(short)
+    assert long.focus.startswith("comment")  # greetings and framing are not matched
+    for result in (long, brief):
+        assert result.best is not None and result.best.entry.id == expected
+        assert result.answered
 
 
 # -- the embeddings cache -----------------------------------------------------------------------------
@@ -184,7 +199,10 @@ def test_base_embeddings_are_cached_on_disk_by_content(tmp_path: Path, monkeypat
     base = load_base([FIXTURES / "base"])
     first = Matcher(base, cache_dir=tmp_path)
     files = sorted(tmp_path.glob("e5-*.npy"))
-    assert len(files) == 3  # the base's phrases, its entries as documents, the small-talk examples
+    # The base's phrases, its entries as documents, the lines of its answers, the small-talk examples, and each
+    # group of known out-of-scope questions it may use.
+    groups = len(unanswerable.usable(e.id for e in base.entries))
+    assert groups >= 1 and len(files) == 4 + groups
 
     def no_model() -> object:
         raise AssertionError("the model must not embed the base again")
@@ -201,7 +219,7 @@ def test_base_embeddings_are_cached_on_disk_by_content(tmp_path: Path, monkeypat
         links=(), tags=(), source="x.yml",
     )
     Matcher(Base(entries=(*base.entries, extra)), cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("e5-*.npy"))) == 5
+    assert len(list(tmp_path.glob("e5-*.npy"))) == 4 + groups + 3  # phrases, documents and lines are new
 
 
 def test_an_unwritable_cache_costs_a_rebuild_not_an_outage(tmp_path: Path) -> None:

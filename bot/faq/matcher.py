@@ -10,7 +10,8 @@ Three steps:
    question that shares no word with the French base still finds its tutorial.
 3. *Decide* with a small logistic model over answerability features: lexical score, semantic similarity,
    margin to the runner-up, key-term coverage of the question by the entry, the share of the question the
-   base knows at all, closeness to small talk, English. Its coefficients are data
+   base knows at all, closeness to small talk, English, and closeness to questions other bases could not answer
+   (``unanswerable``). Its coefficients are data
    (``data/decision.yml``), fitted by cross-validation (``bench/faq_fit.py``); the score it gives is the
    probability that the best entry is the right answer, so the threshold means the same on any base.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bot.faq import unanswerable
 from bot.faq.lexical import Lexical
 from bot.faq.loader import Base, Entry
 from bot.faq.message import QUESTION, Reading, read, smalltalk
@@ -47,7 +49,7 @@ MAX_CANDIDATES = 5
 SEMANTIC_CANDIDATES = 10
 FEATURES = (
     "lexical", "semantic", "passage", "steps", "margin", "semantic_margin", "coverage", "semantic_coverage", "known",
-    "missing", "chat", "english", "english_semantic",
+    "missing", "chat", "english", "english_semantic", "unanswerable",
 )
 
 
@@ -158,10 +160,16 @@ class Signals:
     chat: float  # best cosine with the small-talk examples
     known: float  # share of the question's weight the base knows
     missing: dict[int, float]  # per candidate, share of the heaviest word of the question it lacks
+    # per group of known out-of-scope questions (``unanswerable``), the best cosine with one of them
+    unanswerable: dict[str, float] = field(default_factory=dict)
 
 
-def rank(signals: Signals, alpha: float, beta: float = 0.0, gamma: float = 0.0) -> list[tuple[int, dict[str, float]]]:
-    """(entry index, decision features) of the candidates, best rank first."""
+def rank(
+    signals: Signals, alpha: float, beta: float = 0.0, gamma: float = 0.0, *, without: frozenset[str] = frozenset()
+) -> list[tuple[int, dict[str, float]]]:
+    """(entry index, decision features) of the candidates, best rank first.
+
+    ``without``: groups of known out-of-scope questions to ignore (the fitting leaves the measured base out)."""
     semantic, lexical = signals.semantic, signals.lexical
     if not len(semantic):
         return []
@@ -178,6 +186,7 @@ def rank(signals: Signals, alpha: float, beta: float = 0.0, gamma: float = 0.0) 
     )
     ranked = sorted(blend, key=lambda r: (-r[0], r[1]))[: MAX_CANDIDATES + 1]
     english = 1.0 if signals.reading.english else 0.0
+    known_miss = max((v for k, v in signals.unanswerable.items() if k not in without), default=0.0)
     top_two = np.partition(semantic, -2)[-2:] if len(semantic) > 1 else np.asarray([0.0, float(semantic[0])])
     out: list[tuple[int, dict[str, float]]] = []
     for position, (value, index) in enumerate(ranked[:MAX_CANDIDATES]):
@@ -201,6 +210,7 @@ def rank(signals: Signals, alpha: float, beta: float = 0.0, gamma: float = 0.0) 
             "chat": signals.chat - sem,
             "english": english,
             "english_semantic": english * sem,
+            "unanswerable": known_miss - sem,
         }
         out.append((index, features))
     return out
@@ -247,6 +257,10 @@ class Matcher:
         self._step_starts = np.flatnonzero(np.r_[True, owned[1:] != owned[:-1]]) if line_owners else owned
         self._steps = self.embedder.phrases(lines) if lines else np.zeros((0, 384), dtype=np.float32)
         self._chat = self.embedder.phrases(list(smalltalk().phrases))
+        self._unanswerable = [
+            (group.name, self.embedder.phrases(list(group.questions)))
+            for group in unanswerable.usable(e.id for e in base.entries)
+        ]
 
     # -- signals --------------------------------------------------------------------------------------
 
@@ -277,7 +291,10 @@ class Matcher:
             if len(self._steps)
             else np.zeros(0, dtype=np.float32)
         )
-        return Signals(reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing)
+        known_misses = {name: float(np.max(matrix @ vector)) for name, matrix in self._unanswerable if len(matrix)}
+        return Signals(
+            reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing, known_misses
+        )
 
     def features(self, text: str) -> tuple[Reading, list[tuple[int, dict[str, float]]]]:
         signals = self.signals(text)

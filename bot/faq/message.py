@@ -96,6 +96,28 @@ def _asks(sentence: str) -> bool:
     return "?" in sentence or bool(words and words[0] in smalltalk().question_words)
 
 
+# Question words that open the question proper: what comes before them may be framing only.
+_OPENERS = frozenset({"comment", "pourquoi", "combien", "quel", "quelle", "quels", "quelles", "quand", "how", "what",
+                      "why", "which"})
+
+
+def unframe(sentence: str, norm: Normalizer) -> str:
+    """The sentence from its question word on, when all before it is framing: « Bonjour, alors voilà, je voudrais
+    savoir s'il vous plaît comment… » is matched as « comment… ». The framing words are unknown to most bases and
+    dilute the question; the model's few tokens are better spent on the question itself."""
+    tokens = sentence.split()
+    for index, token in enumerate(tokens):
+        parts = split_words(fold(token))
+        if any(p in _OPENERS for p in parts):
+            rest = " ".join(tokens[index:])
+            if index >= 2 and len(norm.stems(rest, keep_light=False)) >= 1:
+                return rest
+            return sentence
+        if norm.expendable(token) == 0:
+            return sentence
+    return sentence
+
+
 def read(text: str, norm: Normalizer) -> Reading:
     text = text.strip()
     english = is_english(text)
@@ -104,7 +126,7 @@ def read(text: str, norm: Normalizer) -> Reading:
         return Reading(kind, english, text)
     sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
     # Greetings, thanks and signatures around the question say nothing about it.
-    useful = [s for s in sentences if _kind(s, norm) == QUESTION]
+    useful = [unframe(s, norm) for s in sentences if _kind(s, norm) == QUESTION]
     if len(useful) <= 1:
         return Reading(QUESTION, english, useful[0] if useful else text)
     asking = [i for i, s in enumerate(useful) if _asks(s)]
