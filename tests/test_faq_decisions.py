@@ -92,6 +92,44 @@ def test_near_misses_abstain_on_the_real_base(real: Matcher, text: str) -> None:
     assert not real.match(text).answered
 
 
+# -- a bare topic, and a topic framed for the Klub -------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["mon wifi", "google ?", "facebook"])
+def test_a_bare_topic_offers_a_choice_instead_of_one_tutorial(real: Matcher, text: str) -> None:
+    # One word that several tutorials name: whichever scores best is a guess, so the chat asks which one.
+    result = real.match(text)
+    assert result.topic_only and result.ambiguous
+    assert len(result.suggestions) == 3 and len({c.entry.id for c in result.suggestions}) == 3
+
+
+@pytest.mark.parametrize("text", ["bitly ?", "wifi lent", "changer mes horaires google"])
+def test_a_word_with_one_tutorial_or_a_real_question_is_not_a_bare_topic(real: Matcher, text: str) -> None:
+    assert not real.match(text).topic_only
+
+
+@pytest.mark.parametrize(
+    ("text", "focus", "expected"),
+    [
+        ("Peut-on parler des nouvelles règles pour les meublés de tourisme ?",
+         "nouvelles règles pour les meublés de tourisme ?", "veille-reglementation-meubles"),
+        ("Can the Klub talk about using AI to write our listings?", "using AI to write our listings?",
+         "outil-ia-redaction"),
+    ],
+)
+def test_a_topic_framed_for_the_klub_is_matched_on_the_topic(real: Matcher, text: str, focus: str,
+                                                             expected: str) -> None:
+    # « Peut-on parler de… » asks for a subject at the next session: the word « Klub » must not pick the Klub's
+    # own tutorials.
+    result = real.match(text)
+    assert result.focus == focus
+    assert result.best is not None and result.best.entry.id == expected and result.answered
+
+
+def test_a_framing_with_nothing_after_it_is_kept(real: Matcher) -> None:
+    assert real.match("peut-on parler ?").focus == "peut-on parler ?"
+
+
 # -- English ------------------------------------------------------------------------------------------
 
 

@@ -107,6 +107,11 @@ class Lexical:
             self._fields.append(fields)
             self._phrases.append(tuple(p for p in phrases if p))
         self._postings = dict(postings)
+        # How many entries name each stem in their question or an alternative: « wifi » alone names a topic.
+        named: Counter[str] = Counter()
+        for phrases_of in self._phrases:
+            named.update(set().union(*phrases_of) if phrases_of else set())
+        self._named = dict(named)
         self._members = {stem: tuple(i for i, _ in posting) for stem, posting in self._postings.items()}
         n = max(len(self._entries), 1)
         self._idf = {stem: math.log(1.0 + n / d) for stem, d in df.items()}
@@ -294,6 +299,16 @@ class Lexical:
     @staticmethod
     def combine(query_coverage: float, phrase_coverage: float, corroboration: float = 1.0) -> float:
         return corroboration * ((1.0 - PHRASE_SHARE) * query_coverage + PHRASE_SHARE * phrase_coverage)
+
+    def topic_only(self, text: str) -> int:
+        """For a question made of one meaningful word the base knows (« mon wifi », « google ? »), the number of
+        entries that name it in their question or alternatives; 0 for a question that says more. A bare topic
+        shared by several tutorials is not a question any one of them answers: the chat asks which one."""
+        terms = self._terms(text or "")
+        # Light words say more too (« nouvelles règles » for rentals is a question): only the word alone counts.
+        if len(terms) != 1 or not terms[0].content or terms[0].confidence <= 0.0:
+            return 0
+        return self._named.get(terms[0].stem, 0)
 
     def known_share(self, text: str) -> float:
         """The share of the question's weight carried by words the base knows (0 when none)."""

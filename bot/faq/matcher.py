@@ -44,6 +44,8 @@ SUGGEST_FLOOR = 0.7
 # ...and the question's words do not separate them either: their lexical scores are this close. Probabilities
 # of two good neighbours both saturate near 1; the words still tell « créer une page » from « profil ou page ».
 LEXICAL_TIE = 0.05
+# A bare topic (one meaningful word) that this many entries name is a choice to offer, not an answer.
+TOPIC_SPREAD = 3
 
 MAX_CANDIDATES = 5
 SEMANTIC_CANDIDATES = 10
@@ -68,6 +70,7 @@ class MatchResult:
     kind: str = QUESTION  # message.QUESTION, or a greeting / thanks / chatter: never answered
     english: bool = False
     focus: str = field(default="", compare=False)  # the sentence(s) matched
+    topic_only: bool = False  # the question is one word that several entries name: offer them, answer none
 
     @property
     def best(self) -> Candidate | None:
@@ -84,6 +87,8 @@ class MatchResult:
         best = self.best
         if best is None or best.score < self.threshold * SUGGEST_FLOOR:
             return ()
+        if self.topic_only:
+            return self.candidates[:3] if len(self.candidates) >= 2 else ()
         close = tuple(
             c
             for c in self.candidates[:3]
@@ -316,6 +321,7 @@ class Matcher:
             kind=reading.kind,
             english=reading.english,
             focus=reading.focus,
+            topic_only=reading.is_question and self.lexical.topic_only(reading.focus) >= TOPIC_SPREAD,
         )
 
     def explain(self, text: str) -> list[tuple[str, str]]:

@@ -38,6 +38,7 @@ class SmallTalk:
     thanks: frozenset[str]
     greetings: frozenset[str]
     question_words: frozenset[str]
+    framing: tuple[tuple[str, ...], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +56,7 @@ def smalltalk() -> SmallTalk:
         words("thanks"),
         words("greetings"),
         words("question_words"),
+        tuple(tuple(split_words(fold(str(p)))) for p in data.get("framing") or ()),
     )
 
 
@@ -106,6 +108,17 @@ def unframe(sentence: str, norm: Normalizer) -> str:
     savoir s'il vous plaît comment… » is matched as « comment… ». The framing words are unknown to most bases and
     dilute the question; the model's few tokens are better spent on the question itself."""
     tokens = sentence.split()
+    folded = [split_words(fold(t)) for t in tokens]
+    flat = [p for parts in folded for p in parts]
+    for opening in smalltalk().framing:
+        if tuple(flat[: len(opening)]) == opening:
+            seen, cut = 0, 0
+            while cut < len(tokens) and seen < len(opening):
+                seen += len(folded[cut])
+                cut += 1
+            rest = " ".join(tokens[cut:])
+            if seen == len(opening) and norm.stems(rest, keep_light=False):
+                return rest
     for index, token in enumerate(tokens):
         parts = split_words(fold(token))
         if any(p in _OPENERS for p in parts):
