@@ -1,8 +1,9 @@
 """The evaluation sets of the FAQ engine, and which ones may be tuned on.
 
 Tuning (``faq_fit.py``) sees only the ``tune`` sets: the development set, the earlier held-out questions on the
-shipped base (halves A and B, « frais », « terrain ») and the first two other bases (Jura, littoral). Each of
-those was reported only, never tuned on, until newer material replaced it in that role.
+shipped base (halves A and B, « frais », « terrain »), the first two other bases (Jura, littoral), each of them
+reported only, never tuned on, until newer material replaced it in that role; and every other base of
+``tests/faq_crossbase/`` not named in ``UNSEEN_BASES`` (bases written for tuning: vignoble, ville, reseaux-web).
 
 The ``UNSEEN`` sets were written in December 2026 by engineers who never ran the engine and never read its code:
 new phone-typed questions on the shipped base (``phone.yml``) and two other bases with their own questions
