@@ -292,7 +292,7 @@ def cross_base(sets: list[EvalSet]) -> list[tuple[str, float, dict[str, float]]]
             others = [o for b, outs in per_base.items() if b != held for o in outs]
             cut = best_threshold(others, _thresholds(others)).threshold
             baselines[name] = score(per_base[held], cut).accuracy
-        out.append((" + ".join(s.name for s in group), klub, baselines))
+        out.append((f"{base_name(group[0])} ({len(group)} jeu{'x' if len(group) > 1 else ''})", klub, baselines))
     return out
 
 
