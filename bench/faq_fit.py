@@ -7,7 +7,7 @@
 2. The decision is a logistic regression on the best candidate's features, the label being "the best
    candidate is the right answer". The L2 strength is chosen by cross-validation: leave one base out (all
    its sets; fit on the other bases, their known out-of-scope questions only, measure on it) and 5 folds.
-3. The report sets (half B, the fresh set, the other bases) are printed, never used to choose anything.
+3. The report-only sets (``faq_sets.UNSEEN_*``) are printed, never used to choose anything.
 """
 
 from __future__ import annotations
