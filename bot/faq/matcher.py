@@ -5,9 +5,10 @@ Three steps:
 1. *Read the message* (``message``): greetings, thanks and small talk get no tutorial at all; a long
    message is matched on its question sentence(s); English is noticed.
 2. *Rank* the entries by a blend of the lexical score (``lexical``: shared meaningful words, typos
-   repaired, domain vocabulary) and the semantic similarity of multilingual e5 (``semantic``) between the
-   question and the entry's question and alternatives. Candidates come from both signals, so an English
-   question that shares no word with the French base still finds its tutorial.
+   repaired, domain vocabulary) and three semantic similarities of multilingual e5 (``semantic``) between the
+   question and: the entry's question and alternatives, the whole entry read as a document, and each line of
+   its answer. Candidates come from both kinds of signal, so an English question that shares no word with the
+   French base still finds its tutorial. A bare topic several entries name (« mon wifi ») is offered as a choice.
 3. *Decide* with a small logistic model over answerability features: lexical score, semantic similarity,
    margin to the runner-up, key-term coverage of the question by the entry, the share of the question the
    base knows at all, closeness to small talk, English, and closeness to questions other bases could not answer
