@@ -282,3 +282,27 @@ def test_an_unwritable_cache_costs_a_rebuild_not_an_outage(tmp_path: Path) -> No
     blocker.write_text("not a directory", encoding="utf-8")
     result = Matcher(load_base([FIXTURES / "base"]), cache_dir=blocker / "cache").match("wifi pour les clients")
     assert result.best is not None and result.best.entry.id == "wifi-invites"
+
+
+# -- known out-of-scope questions of other bases --------------------------------------------------------
+
+
+def test_a_base_never_uses_the_questions_asked_about_itself() -> None:
+    shipped = {e.id for e in load_base([REAL_FAQ]).entries}
+    names = {g.name for g in unanswerable.groups()}
+    assert "faq" in names
+    # The shipped base and an office layer over it (one shared id is enough) leave the faq/ group out...
+    assert "faq" not in {g.name for g in unanswerable.usable(shipped)}
+    assert "faq" not in {g.name for g in unanswerable.usable({next(iter(shipped)), "ot-horaires"})}
+    # ...and a base nobody tuned on uses every group.
+    assert {g.name for g in unanswerable.usable({"apidae-photos", "forfait-vente"})} == names
+
+
+def test_a_malformed_unanswerable_file_names_its_key(tmp_path: Path) -> None:
+    bad = tmp_path / "unanswerable.yml"
+    bad.write_text("bases:\n  jura:\n    ids: [a]\n    questions: [ok, '']\n", encoding="utf-8")
+    with pytest.raises(unanswerable.UnanswerableError, match=r"unanswerable.yml : bases.jura.questions"):
+        unanswerable.groups(bad)
+    bad.write_text("autre: 1\n", encoding="utf-8")
+    with pytest.raises(unanswerable.UnanswerableError, match="bases"):
+        unanswerable.groups(bad)

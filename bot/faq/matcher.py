@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,41 +241,39 @@ class Matcher:
         self.lexical = Lexical(base, normalizer=self._norm)
         self.decision = decision if decision is not None else Decision.load()
         self.embedder = Embedder(cache_dir)
-        phrases: list[str] = []
-        owners: list[int] = []
-        for index, entry in enumerate(base.entries):
-            for text in (entry.question, *entry.alternatives):
-                phrases.append(text)
-                owners.append(index)
-        self._owners = np.asarray(owners, dtype=np.int64)
-        # Each entry's phrases are contiguous and it has at least its question: the best per entry is one
-        # reduceat over the start of each run (np.maximum.at is an order of magnitude slower on 1,000 entries).
-        self._starts = np.flatnonzero(np.r_[True, self._owners[1:] != self._owners[:-1]]) if owners else self._owners
-        self._phrases = self.embedder.phrases(phrases) if phrases else np.zeros((0, 384), dtype=np.float32)
+        # Per entry, its question and alternatives; the whole entry as a document; the lines of its answer.
+        self._phrases, self._starts = self._by_entry(lambda e: [e.question, *e.alternatives])
         documents = [passage_text(e) for e in base.entries]
         self._passages = self.embedder.phrases(documents, passage=True) if documents else np.zeros((0, 384), np.float32)
-        lines: list[str] = []
-        line_owners: list[int] = []
-        for index, entry in enumerate(base.entries):
-            for text in step_texts(entry):
-                lines.append(text)
-                line_owners.append(index)
-        owned = np.asarray(line_owners, dtype=np.int64)
-        self._step_starts = np.flatnonzero(np.r_[True, owned[1:] != owned[:-1]]) if line_owners else owned
-        self._steps = self.embedder.phrases(lines) if lines else np.zeros((0, 384), dtype=np.float32)
+        self._steps, self._step_starts = self._by_entry(step_texts)
         self._chat = self.embedder.phrases(list(smalltalk().phrases))
         self._unanswerable = [
             (group.name, self.embedder.phrases(list(group.questions)))
             for group in unanswerable.usable(e.id for e in base.entries)
         ]
 
+    def _by_entry(self, texts_of: Callable[[Entry], list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The embeddings of every entry's texts (at least one each), and where each entry's run starts.
+
+        Each entry's texts are contiguous: the best per entry is one reduceat over the start of each run
+        (np.maximum.at is an order of magnitude slower on 1,000 entries)."""
+        texts: list[str] = []
+        starts: list[int] = []
+        for entry in self.base.entries:
+            starts.append(len(texts))
+            texts.extend(texts_of(entry))
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return self.embedder.phrases(texts), np.asarray(starts, dtype=np.int64)
+
     # -- signals --------------------------------------------------------------------------------------
 
-    def _semantic(self, vector: np.ndarray) -> np.ndarray:
-        """Per entry, the best cosine between the question and the entry's question or alternatives."""
-        if not len(self._owners):
-            return np.full(len(self.base.entries), -1.0, dtype=np.float32)
-        return np.maximum.reduceat(self._phrases @ vector, self._starts)
+    @staticmethod
+    def _best(matrix: np.ndarray, starts: np.ndarray, vector: np.ndarray, entries: int) -> np.ndarray:
+        """Per entry, the best cosine between the question and one of its texts."""
+        if not len(matrix):
+            return np.full(entries, -1.0, dtype=np.float32)
+        return np.maximum.reduceat(matrix @ vector, starts)
 
     def signals(self, text: str) -> Signals:
         """Everything the ranking and the decision need, computed once per message."""
@@ -286,17 +285,14 @@ class Matcher:
         vector = self.embedder.query(focus, self._norm.expendable)
         chat = float(np.max(self._chat @ vector)) if len(self._chat) else 0.0
         lexical = {i: (s, q) for i, s, q in self.lexical.scores(focus)}
-        semantic = self._semantic(vector)
+        entries = len(self.base.entries)
+        semantic = self._best(self._phrases, self._starts, vector, entries)
         pool = set(lexical)
         count = min(SEMANTIC_CANDIDATES, len(semantic))
         pool.update(int(i) for i in np.argpartition(-semantic, count - 1)[:count])
         missing = self.lexical.missing(focus, pool)
         passage = self._passages @ vector if len(self._passages) else np.zeros(0, dtype=np.float32)
-        steps = (
-            np.maximum.reduceat(self._steps @ vector, self._step_starts)
-            if len(self._steps)
-            else np.zeros(0, dtype=np.float32)
-        )
+        steps = self._best(self._steps, self._step_starts, vector, entries)
         known_misses = {name: float(np.max(matrix @ vector)) for name, matrix in self._unanswerable if len(matrix)}
         return Signals(
             reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing, known_misses

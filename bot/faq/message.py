@@ -120,12 +120,9 @@ def unframe(sentence: str, norm: Normalizer) -> str:
             if seen == len(opening) and norm.stems(rest, keep_light=False):
                 return rest
     for index, token in enumerate(tokens):
-        parts = split_words(fold(token))
-        if any(p in _OPENERS for p in parts):
+        if any(p in _OPENERS for p in folded[index]):
             rest = " ".join(tokens[index:])
-            if index >= 2 and len(norm.stems(rest, keep_light=False)) >= 1:
-                return rest
-            return sentence
+            return rest if index >= 2 and norm.stems(rest, keep_light=False) else sentence
         if norm.expendable(token) == 0:
             return sentence
     return sentence

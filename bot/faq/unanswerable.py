@@ -37,7 +37,7 @@ class Group:
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise UnanswerableError(f"{UNANSWERABLE.name} : {where} doit être une liste de textes non vides")
+        raise UnanswerableError(f"{where} doit être une liste de textes non vides")
     return tuple(v.strip() for v in value)
 
 
@@ -50,12 +50,13 @@ def groups(path: Path = UNANSWERABLE) -> tuple[Group, ...]:
     for name, body in data["bases"].items():
         if not isinstance(body, dict):
             raise UnanswerableError(f"{path.name} : bases.{name} doit contenir « ids » et « questions »")
-        ids = _strings(body.get("ids"), f"bases.{name}.ids")
-        out.append(Group(str(name), frozenset(ids), _strings(body.get("questions"), f"bases.{name}.questions")))
+        ids = _strings(body.get("ids"), f"{path.name} : bases.{name}.ids")
+        questions = _strings(body.get("questions"), f"{path.name} : bases.{name}.questions")
+        out.append(Group(str(name), frozenset(ids), questions))
     return tuple(out)
 
 
-def usable(entry_ids: Iterable[str], available: Iterable[Group] | None = None) -> tuple[Group, ...]:
+def usable(entry_ids: Iterable[str]) -> tuple[Group, ...]:
     """The groups a base may use: not those asked on this very base (it shares an entry id with them)."""
     ids = frozenset(entry_ids)
-    return tuple(g for g in (groups() if available is None else available) if not g.ids & ids)
+    return tuple(g for g in groups() if not g.ids & ids)
