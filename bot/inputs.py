@@ -197,23 +197,7 @@ def check_rrule(text: str, start_local: datetime, now_local: datetime | None = N
     the horizon, and more than MAX_OCCURRENCES sessions in the horizon. The expansion itself is
     bounded, whatever the rule says."""
     raw = text.strip()
-    if len(raw) > MAX_RRULE_LENGTH or "\n" in raw or "\r" in raw:
-        raise InputError("input.rrule_syntax", text=_shown(raw))
-    if raw.upper().startswith("RRULE:"):
-        raw = raw[6:]
-    parts: dict[str, str] = {}
-    for chunk in raw.split(";"):
-        name, sep, value = chunk.partition("=")
-        name = name.strip().upper()
-        if not sep or not name or not value.strip():
-            raise InputError("input.rrule_syntax", text=_shown(raw))
-        if name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
-            raise InputError("input.rrule_time_parts", part=name)
-        if name not in _RRULE_PARTS:
-            raise InputError("input.rrule_part", part=name)
-        if name in parts:
-            raise InputError("input.rrule_syntax", text=_shown(raw))
-        parts[name] = value.strip().upper()
+    parts = _rrule_parts(raw)
     freq = parts.get("FREQ", "")
     if freq in _BELOW_DAILY:
         raise InputError("input.rrule_too_frequent")
@@ -243,6 +227,40 @@ def check_rrule(text: str, start_local: datetime, now_local: datetime | None = N
     if len(found) > MAX_OCCURRENCES:
         raise InputError("input.rrule_too_many", limit=MAX_OCCURRENCES, years=HORIZON_DAYS // 365)
     return normal, found
+
+
+def _rrule_parts(raw: str) -> dict[str, str]:
+    """NAME=VALUE parts of a rule, upper-cased; refused: time parts, unknown or repeated parts, embedded lines."""
+    if len(raw) > MAX_RRULE_LENGTH or "\n" in raw or "\r" in raw:
+        raise InputError("input.rrule_syntax", text=_shown(raw))
+    if raw.upper().startswith("RRULE:"):
+        raw = raw[6:]
+    parts: dict[str, str] = {}
+    for chunk in raw.split(";"):
+        name, sep, value = chunk.partition("=")
+        name = name.strip().upper()
+        if not sep or not name or not value.strip():
+            raise InputError("input.rrule_syntax", text=_shown(raw))
+        if name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+            raise InputError("input.rrule_time_parts", part=name)
+        if name not in _RRULE_PARTS:
+            raise InputError("input.rrule_part", part=name)
+        if name in parts:
+            raise InputError("input.rrule_syntax", text=_shown(raw))
+        parts[name] = value.strip().upper()
+    return parts
+
+
+def may_occur(rrule_text: str, start_local: datetime, after: datetime, before: datetime) -> bool:
+    """Whether the calendar lets the rule fall on a day of [after, before] (its BY… parts and INTERVAL).
+
+    dateutil only looks at its bound when it finds an occurrence: a rule no day can satisfy
+    (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31) makes it walk day by day to year 9999, seconds of a blocked core.
+    Every expansion asks this first."""
+    parts = _rrule_parts(rrule_text.strip())
+    if parts.get("FREQ") not in _FREQS:
+        raise InputError("input.rrule_syntax", text=_shown(rrule_text))
+    return _may_occur(parts, start_local, after, before)
 
 
 def _ints(text: str | None, low: int, high: int, what: str) -> set[int]:

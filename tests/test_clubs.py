@@ -315,3 +315,27 @@ def test_group_notices_follow_the_office_language_and_each_person_theirs(app: Ap
     by_chat = {m.chat.chat_id: m.reply.text for m in app.outbox.drain("console")}
     assert "cancelled" in by_chat["ot-trois-vallees:prestataires"].lower()
     assert "est annulé" in by_chat["gite-du-moulin"]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31", "FREQ=WEEKLY;BYMONTH=4;BYMONTHDAY=31",
+     "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"],
+)
+def test_a_series_no_day_can_hold_is_refused_by_the_calendar(
+    app: App, rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dateutil checks its bound only on an occurrence: for these it would walk day by day to year 9999
+    # (seconds with the core blocked). The calendar check must answer before any expansion starts.
+    from dateutil import rrule as dateutil_rrule
+
+    def no_expansion(self: object) -> None:
+        raise AssertionError("expanded a rule no day can satisfy")
+
+    monkeypatch.setattr(dateutil_rrule.rrule, "_iter", no_expansion)
+    with app.sessions() as db:
+        before = db.query(Session).count()
+    reply = plain(say(app, "camille-ant", f'/klub titre="Série" heure=18h30 "rrule={rule}"', chat="equipe"))
+    assert "aucune" in reply.lower()
+    with app.sessions() as db:
+        assert db.query(Session).count() == before

@@ -164,6 +164,11 @@ def local_occurrences(series: _Series, after: datetime, before: datetime, zone: 
     rule = _rule(series.rrule, start_local)
     lo = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     hi = before.astimezone(zone).replace(tzinfo=None)
+    try:
+        if not inputs.may_occur(series.rrule, start_local, lo, hi):
+            return []
+    except inputs.InputError as exc:
+        raise ClubError("klub.bad_rrule", text=series.rrule) from exc
     out = []
     for naive in inputs.bounded_occurrences(rule, lo, hi, inputs.MAX_OCCURRENCES):
         aware = naive.replace(tzinfo=zone, fold=0)
