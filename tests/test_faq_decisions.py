@@ -55,6 +55,30 @@ def test_small_talk_is_not_a_question(matcher: Matcher, text: str, kind: str) ->
 
 @pytest.mark.parametrize(
     "text",
+    ["Tu es une IA ?", "Qui t'a créé ?", "t'es un vrai humain ?", "tu as été programmé par qui ?",
+     "Tu peux faire quoi ?", "Tu t'appelles comment ?", "Who made you?"],
+)
+def test_a_question_about_klub_itself_is_small_talk_not_a_tutorial(real: Matcher, text: str) -> None:
+    # « Tu es une IA ? » drew the AI-images tutorial at 0.81, « qui t'a créé ? » the website-tool one.
+    result = real.match(text)
+    assert result.kind == CHATTER and not result.answered
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tu peux créer ma page facebook ?", "facebook-creer-page"),  # a first person: a request
+        ("tu sais comment on fait une story ?", "instagram-story-a-la-une"),  # a topic beside « tu »
+        ("Tu peux m'aider à répondre à un avis ?", "avis-google-repondre"),
+    ],
+)
+def test_a_question_to_klub_about_a_topic_stays_a_question(real: Matcher, text: str, expected: str) -> None:
+    result = real.match(text)
+    assert result.kind == QUESTION and result.best is not None and result.best.entry.id == expected
+
+
+@pytest.mark.parametrize(
+    "text",
     ["bonjour, comment créer une page facebook ?", "merci ! et pour le wifi des clients ?", "comment faire ?"],
 )
 def test_a_greeting_around_a_question_keeps_the_question(matcher: Matcher, text: str) -> None:

@@ -2,8 +2,10 @@
 and, in a message of several sentences, which sentences carry the question.
 
 Greetings, thanks and small talk are recognised by their words (``data/smalltalk.yml``): a message made only
-of such words, of the vocabulary's stop/noise/light words and of emojis is chatter. The matcher never
-answers chatter with a tutorial; the chat gives it a short friendly line instead.
+of such words, of the vocabulary's stop/noise/light words and of emojis is chatter. So is a question about
+Klub itself (« tu es une IA ? », « qui t'a créé ? »): addressed to « tu », with no « je / mon » and no word but
+those of ``about_me``. The matcher never answers chatter with a tutorial; the chat gives it a short friendly
+line instead.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class SmallTalk:
     greetings: frozenset[str]
     question_words: frozenset[str]
     framing: tuple[tuple[str, ...], ...] = ()
+    about_me: frozenset[str] = frozenset()
+    second_person: frozenset[str] = frozenset()
+    first_person: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +62,9 @@ def smalltalk() -> SmallTalk:
         words("greetings"),
         words("question_words"),
         tuple(tuple(split_words(fold(str(p)))) for p in data.get("framing") or ()),
+        words("about_me"),
+        words("second_person"),
+        words("first_person"),
     )
 
 
@@ -84,13 +92,29 @@ def _kind(text: str, norm: Normalizer) -> str:
     st = smalltalk()
     raw = split_words(fold(text))
     content = [w for w in norm.words(text) if w not in st.words]
-    if content:
+    if content and not _about_me(text, content, norm):
         return QUESTION
     if any(w in st.thanks for w in raw):
         return THANKS
     if any(w in st.greetings for w in raw):
         return GREETING
     return CHATTER
+
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _about_me(text: str, content: list[str], norm: Normalizer) -> bool:
+    """« Tu es une IA ? », « qui t'a programmé ? »: the bot is asked about itself, not about a topic.
+
+    The pronouns are read on the raw tokens (« t'a » elides « te »); a first person (« tu peux créer ma
+    page ? ») makes it a request, and any word outside ``about_me`` a topic."""
+    st = smalltalk()
+    tokens = set(_TOKEN.findall(fold(text)))
+    if not tokens & st.second_person or tokens & st.first_person:
+        return False
+    allowed = st.about_me | {w for word in st.about_me for w in norm.words(word)}
+    return all(w in allowed for w in content)
 
 
 def _asks(sentence: str) -> bool:
