@@ -105,6 +105,7 @@ def accuracy(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true", help=f"write {DECISION.relative_to(REPO)}")
+    parser.add_argument("--l2", type=float, help="this L2 strength instead of the cross-validated choice")
     parser.add_argument("--without", nargs="*", default=[], help="features left out (ablation; they weigh 0)")
     args = parser.parse_args()
     global FEATURES
@@ -150,8 +151,8 @@ def main() -> int:
         return float(np.mean(scores))
 
     cvs = {l2: cv(l2) for l2 in L2S}
-    print("L2 (validation croisée) : " + ", ".join(f"{k}: {v:.3f}" for k, v in cvs.items()))
-    l2 = max(L2S, key=lambda k: (round(cvs[k], 4), k))
+    print("L2 (validation croisée) : " + ", ".join(f"{k}: {v:.4f}" for k, v in cvs.items()))
+    l2 = args.l2 if args.l2 is not None else max(L2S, key=lambda k: (round(cvs[k], 4), k))
     x, y, _ = rows(pooled, alpha)
     weights, bias = fit(x, y, l2)
     print(f"L2 {l2}; coefficients : " + ", ".join(f"{k} {w:+.2f}" for k, w in zip(FEATURES, weights, strict=True))
