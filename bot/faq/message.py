@@ -21,6 +21,7 @@ import yaml
 from bot.faq.normalize import Normalizer, fold, split_words
 
 SMALLTALK = Path(__file__).parent / "data" / "smalltalk.yml"
+SMS = Path(__file__).parent / "data" / "sms.yml"
 
 CHATTER = "chatter"
 THANKS = "thanks"
@@ -117,6 +118,34 @@ def _about_me(text: str, content: list[str], norm: Normalizer) -> bool:
     return all(w in allowed for w in content)
 
 
+@lru_cache(maxsize=1)
+def _respellings() -> dict[str, str]:
+    data: Any = yaml.safe_load(SMS.read_text(encoding="utf-8"))
+    table = data.get("respell") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"{SMS.name} : il manque la table « respell »")
+    for key, value in table.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not value.strip() or " " in key.strip():
+            raise ValueError(f"{SMS.name}, respell.{key} : attendu un mot et son orthographe courante")
+    # Lower case, accents kept: « mé » is SMS for « mes », « me » is French.
+    return {key.strip().lower(): value for key, value in table.items()}
+
+
+# A whole word: not next to an apostrophe or a hyphen (« c'est », « c-est » are no SMS « c »).
+_WORD_AT = re.compile(r"(?<![\w'’-])([^\W\d_]+)(?![\w'’-])", re.UNICODE)
+
+
+def respell(text: str) -> str:
+    """« cmt je fé pr mettre mé foto » -> « comment je fais pour mettre mes foto » (``data/sms.yml``)."""
+    table = _respellings()
+
+    def standard(match: re.Match[str]) -> str:
+        word = match.group(1)
+        return table.get(word.lower(), word)
+
+    return _WORD_AT.sub(standard, text)
+
+
 def _asks(sentence: str) -> bool:
     words = split_words(fold(sentence))
     return "?" in sentence or bool(words and words[0] in smalltalk().question_words)
@@ -153,7 +182,7 @@ def unframe(sentence: str, norm: Normalizer) -> str:
 
 
 def read(text: str, norm: Normalizer) -> Reading:
-    text = text.strip()
+    text = respell(text.strip())
     english = is_english(text)
     kind = _kind(text, norm)
     if kind != QUESTION:
