@@ -344,6 +344,7 @@ def test_a_malformed_unanswerable_file_names_its_key(tmp_path: Path) -> None:
         ("cmt je fé pr mettre mé foto", "comment je fais pour mettre mes foto"),
         ("c koi le mieu", "c'est quoi le mieux"),
         ("Kan est le prochain Klub ?", "quand est le prochain Klub ?"),
+        ("cest quoi lappli", "c'est quoi l'appli"),  # the apostrophe left out
         # French words stay: « me », « peu », an apostrophe or a hyphen after « c »
         ("il me faut un peu d'aide", "il me faut un peu d'aide"),
         ("c'est quoi, c-est quoi", "c'est quoi, c-est quoi"),
@@ -359,6 +360,7 @@ def test_sms_spelling_is_read_as_french(typed: str, standard: str) -> None:
         ("cmt je fé pr mettre mé foto sur google", "gbp-photos-fiche"),
         ("pk ma page fb a plus de vue", "reseaux-portee-baisse"),
         ("kel appli pr fer d visuel", "outil-canva-visuel"),
+        ("mon site marche pa sur les portables", "site-mobile-rapide"),  # « portable » alone is the phone
     ],
 )
 def test_a_question_typed_in_sms_finds_its_tutorial(real: Matcher, typed: str, expected: str) -> None:
