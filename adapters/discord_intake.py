@@ -8,7 +8,8 @@ written (one transaction, off the event loop), the next ones queue, and go toget
 A stored row carries what handling needs after a restart (`Stored`): the core's message, and for an
 interaction its application id and webhook token (valid 15 minutes, independent of the gateway), so that
 its answers can still follow up — or, for one that was never deferred, go to the person (privately) or
-the channel (public answers) instead.
+the channel (public answers) instead. The token is the payload's `token` key, which the core removes once
+the row is handled or expired (`bot.tokens`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Stored:
     kind: str  # "interaction" | "message"
     channel_id: str = ""  # where it happened (a thread's own id; "" for a DM)
     application_id: str = ""  # interactions: the follow-up webhook is (application id, token)
-    token: str = ""
+    token: str = ""  # named as `bot.tokens.KEY`: removed from the stored row once handled or expired
     interaction_id: str = ""
     hidden: bool = False  # the deferral (and so the original response) is ephemeral
     private: bool = False  # an exchange that never shows in the channel (/verifier)
@@ -53,6 +54,8 @@ class Stored:
 
     def to_json(self) -> str:
         data = asdict(self)
+        if not self.token:
+            del data["token"]  # a message: nothing for the token scrub to look at
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod

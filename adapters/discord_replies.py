@@ -6,7 +6,8 @@ takes the place of « Klub réfléchit… » (or the placeholder is deleted when
 follow-ups, ephemeral or not. Each is a row whose meta says so, with the webhook (application id, token).
 When the webhook does not know the interaction (never deferred: the process died first; or older than
 15 minutes), Discord answers 404 and nothing was shown: the answer goes to the person in private when it
-is for them, to the channel when it is public — a personal answer never goes to the channel.
+is for them, to the channel when it is public — a personal answer never goes to the channel. A row whose
+token was removed once expired (`bot.tokens`) goes that way without asking the webhook.
 
 Answers to a mention or a DM go to the channel (as a reply to the message) or in private; a private one
 the person's settings refuse is replaced by a short line in the channel, as on Telegram.
@@ -103,13 +104,14 @@ def interaction_layout(stored: Stored, default_language: str) -> Layout:
             meta = {
                 "via": "interaction",
                 "app": stored.application_id,
-                "token": stored.token,
                 "interaction": stored.interaction_id,
                 "hidden": "1" if secret else "",
                 "lang": lang,
                 "title": incoming.chat.title,
                 "chat": incoming.chat.chat_id,
             }
+            if stored.token:  # gone once expired (`bot.tokens`): then the answer goes the other way
+                meta["token"] = stored.token
             if n == first or (first is None and n == 0):
                 meta["original"] = "edit" if n == first else "delete"
             if isinstance(reply, GateReply):
@@ -248,6 +250,9 @@ class ReplySender:
     async def _send_interaction(self, message: OutMessage, extra: list[Reply]) -> None:
         meta, reply = message.meta, message.reply
         hidden = bool(meta.get("hidden"))
+        if not meta.get("token"):  # expired and scrubbed (`bot.tokens`): Discord would refuse it anyway
+            await self._deliver_instead(message, extra)
+            return
         webhook = discord.Webhook.from_state(
             {"id": int(meta["app"]), "type": 3, "token": meta["token"]},
             self.bot._connection,
@@ -270,12 +275,8 @@ class ReplySender:
             except discord.NotFound:
                 if n > 0:
                     raise DeliveryUncertain(f"réponse coupée après {n} partie(s)") from None
-                # The interaction was never acknowledged (or is too old): nothing was shown. In private
-                # for the person's eyes, in the channel when public (the row's chat says which).
-                log.info("Discord : interaction %s sans suite possible, réponse envoyée à part", meta["interaction"])
-                await self.deliver(message.chat, reply, language=meta.get("lang", ""))
-                for r in extra:
-                    await self.deliver(message.chat, r, language=meta.get("lang", ""))
+                # The interaction was never acknowledged (or is too old): nothing was shown.
+                await self._deliver_instead(message, extra)
                 return
             except (discord.HTTPException, *_NOT_SENT):
                 if n > 0:
@@ -285,6 +286,14 @@ class ReplySender:
                 # The error's name only: its text may hold the webhook's URL, and so the token.
                 what = type(exc).__name__
                 raise DeliveryUncertain(f"réponse à l'interaction {meta['interaction']} : {what}") from exc
+
+    async def _deliver_instead(self, message: OutMessage, extra: list[Reply]) -> None:
+        """The interaction cannot carry its answer (never deferred, or too old): nothing was shown. In
+        private for the person's eyes, in the channel when public (the row's chat says which)."""
+        log.info("Discord : interaction %s sans suite possible, réponse envoyée à part", message.meta["interaction"])
+        lang = message.meta.get("lang", "")
+        for r in [message.reply, *extra]:
+            await self.deliver(message.chat, r, language=lang)
 
     # -- roles ----------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import clubs, membership
+from bot import clubs, membership, tokens
 from bot.app import App as App  # re-exported: callers know it as bot.bootstrap.App
 from bot.clock import Clock, SystemClock
 from bot.commands import Command, CommandTable
@@ -124,6 +124,7 @@ def bootstrap(
     app.tickers.append(app.reminders)
     app.tickers.append(seeding.Horizon(app))
     app.tickers.append(Leftovers(app.sessions))
+    app.tickers.append(tokens.TokenSweep(app.inbox, app.outbox))
     app.tickers.append(
         CampaignReminders(app.transaction, lambda db, cid, now: diagnostic_handlers.send_reminder(app, db, cid, now))
     )

@@ -5,16 +5,20 @@ again is not handled twice) before acknowledging it. The core marks the row hand
 transaction as what the message changed and the replies it wrote (`mark_handled`); updates that never
 reach the core are closed by the adapter (`finish`). After a crash, what was stored and not handled is
 taken again (`take`) by the same instance at restart, or by another once the first is declared dead.
+A payload may carry the platform's credential for answering the update (`bot.tokens`): it is removed
+when the row is handled, or once it has expired (`scrub_tokens`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import tokens
 from bot.clock import Clock
 from bot.storage.tables import InboxRow
 
@@ -71,13 +75,19 @@ class Inbox:
         return new
 
     def mark_handled(self, db: Session, platform: str, key: str) -> bool:
-        """In the handler's transaction. False: already handled (by us before a crash, or another instance)."""
+        """In the handler's transaction. False: already handled (by us before a crash, or another instance).
+        The payload loses its token in the same commit: the answers written with it carry their own."""
         done = db.execute(
             update(InboxRow)
             .where(InboxRow.platform == platform, InboxRow.key == key, InboxRow.status == "pending")
             .values(status="done", handled_at=self.clock.now())
-        )
-        return bool(done.rowcount)  # type: ignore[attr-defined]
+            .returning(InboxRow.id, InboxRow.payload)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if done is None:
+            return False
+        tokens.scrub_rows(db, InboxRow, [(done.id, done.payload)], tokens.scrub_inbox)
+        return True
 
     def finish(self, platform: str, key: str) -> None:
         with self.sessions.begin() as db:
@@ -99,6 +109,13 @@ class Inbox:
                 .execution_options(synchronize_session=False)
             ).all()
             return [(key, payload) for _, key, payload in sorted(rows)]
+
+    def scrub_tokens(self, before: datetime, *, everything: bool = False) -> int:
+        """Remove the token of rows received before `before` (expired) and still pending; `everything`:
+        of handled rows too, whenever received (rows handled before tokens went at handling)."""
+        expired = (InboxRow.status == "pending") & (InboxRow.received_at < before)
+        where = or_(expired, InboxRow.status != "pending") if everything else expired
+        return tokens.sweep(self.sessions, InboxRow, where, tokens.scrub_inbox)
 
     def unhandled(self, platform: str | None = None) -> int:
         with self.sessions() as db:

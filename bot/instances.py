@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import tokens
 from bot.storage.tables import InboxRow, InstanceRow, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,16 @@ def _release(db: Session, names: list[str], now: datetime, lease_expired: bool =
             & (OutboxRow.lease_until < now)
             & ~OutboxRow.claimed_by.in_(select(InstanceRow.name)),
         )
-    uncertain = db.execute(update(OutboxRow).where(sending, lost).values(status="uncertain")).rowcount  # type: ignore[attr-defined]
+    ended = db.execute(
+        update(OutboxRow)
+        .where(sending, lost)
+        .values(status="uncertain")
+        .returning(OutboxRow.id, OutboxRow.payload)
+        .execution_options(synchronize_session=False)
+    ).all()
+    uncertain = len(ended)
+    # Never sent again: a credential for sending them (an interaction's token) has no use left.
+    tokens.scrub_rows(db, OutboxRow, [(i, p) for i, p in ended], tokens.scrub_outbox)
     released = db.execute(
         update(OutboxRow)
         .where(OutboxRow.claimed_by.in_(names), OutboxRow.status == "claimed")
@@ -52,7 +62,7 @@ def _release(db: Session, names: list[str], now: datetime, lease_expired: bool =
     ).rowcount  # type: ignore[attr-defined]
     if uncertain:
         log.warning("%d envoi(s) interrompu(s) par un arrêt brutal : incertains, jamais répétés", uncertain)
-    return Recovered(int(uncertain), int(released), int(inbox))
+    return Recovered(uncertain, int(released), int(inbox))
 
 
 def recover(sessions: sessionmaker[Session], name: str, now: datetime) -> Recovered:

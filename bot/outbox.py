@@ -12,6 +12,10 @@ A commit costs a disk flush on PostgreSQL, so a sender that goes through a batch
 of one message in the commit that marks the next one sending (`mark_sending(..., after=...)`), and the
 last outcome of a batch in the commit of the next claim (`claim(..., after=...)`): one commit per
 message, and still at most one row 'sending' per sender at any time.
+
+A row's meta may carry the credential its platform needs to send it (a Discord interaction's webhook
+token, `bot.tokens`): the row loses it in the commit that records its outcome, or once it has expired
+(`scrub_tokens`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import tokens
 from bot.clock import Clock
 from bot.messages import Button, ChatRef, GateReply, JoinLink, OutMessage, Reply
 from bot.storage.tables import InstanceRow, OutboxRow
@@ -37,6 +42,7 @@ Listener = Callable[[str], None]
 # A message whose platform call has ended, and how: "sent", "failed" (certainly not delivered) or
 # "uncertain" (may have arrived). Recorded by `ack`/`fail`, or in the sender's next commit.
 Outcome = tuple[OutMessage, str]
+OPEN = ("pending", "claimed", "sending")  # the states a row may still be sent from (or is being sent in)
 
 
 @dataclass
@@ -306,6 +312,8 @@ class Outbox:
         if how != "sent":
             values = {"status": "failed" if how == "failed" else "uncertain"}
             log.warning("message %s non remis (%s)", message.ledger_id, values["status"])
+        if tokens.KEY in message.meta:  # never sent again: its credential has no use left
+            values["payload"] = encode(OutMessage(message.chat, message.reply, meta=tokens.without(message.meta)))
         db.execute(update(OutboxRow).where(OutboxRow.id == message.ledger_id).values(**values))
 
     def ack(self, message: OutMessage, *, tell: bool = True) -> None:
@@ -353,6 +361,13 @@ class Outbox:
                 .where(OutboxRow.id.in_(ids), OutboxRow.status == "claimed", OutboxRow.claimed_by == self.instance)
                 .values(status="pending", claimed_by="", lease_until=None)
             )
+
+    def scrub_tokens(self, before: datetime, *, everything: bool = False) -> int:
+        """Remove the token of rows written before `before` (expired) and not yet final; `everything`: of
+        final rows too, whenever written (rows that ended before tokens went with the outcome)."""
+        expired = OutboxRow.status.in_(OPEN) & (OutboxRow.created_at < before)
+        where = or_(expired, OutboxRow.status.not_in(OPEN)) if everything else expired
+        return tokens.sweep(self.sessions, OutboxRow, where, tokens.scrub_outbox)
 
     def pending(self, platform: str | None = None) -> int:
         with self.sessions() as db:

@@ -7,7 +7,9 @@ and not sent are sent once by the next start."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,8 +18,9 @@ from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_intake import Stored
 from bot import instances
 from bot.app import App
+from bot.clock import ManualClock
 from bot.messages import OutMessage
-from bot.storage.tables import OutboxRow, Question
+from bot.storage.tables import InboxRow, OutboxRow, Question
 from tests.fake_discord import APP_ID, BOT_ID, TOKEN, FakeDiscord, content
 from tests.test_discord_adapter import CAMILLE, JULIEN, PRESTA, dc_app, fake  # noqa: F401  (fixtures)
 
@@ -163,3 +166,117 @@ async def test_an_answer_discord_refuses_is_failed_and_never_sent_again(fake: Fa
     await asyncio.wait_for(second.stop(), 10)
     assert len(fake.made("PATCH", original)) == 1 and fake.shown(event) == []
     assert fake.made("POST", "/channels/") == [] and fake.made("POST", "/users/@me/channels") == []
+
+
+# -- the interaction's token: kept while an answer may need it, then removed from the rows --------------
+
+
+def _payloads(app: App) -> list[str]:
+    """Every stored Discord payload: the inbox rows and the answers' rows."""
+    with app.sessions() as db:
+        inbox = db.scalars(select(InboxRow.payload).where(InboxRow.platform == "discord")).all()
+        answers = OutboxRow.payload.not_like('%"kind": "event_sync"%')
+        outbox = db.scalars(select(OutboxRow.payload).where(OutboxRow.platform == "discord", answers)).all()
+    return [*inbox, *outbox]
+
+
+def _holding(app: App, token: str) -> int:
+    return sum(token in p for p in _payloads(app))
+
+
+async def _in_flight(fake: FakeDiscord, app: App) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two deferred interactions left by a process that stopped: the first stored and not handled, the
+    second handled and its answer committed, not sent."""
+    first = await _started(app)
+    stored = asyncio.Event()
+
+    async def crashed(_stored: Stored) -> None:
+        stored.set()
+
+    first.handle_stored = crashed  # type: ignore[method-assign,assignment]
+    waiting = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="prochain")
+    await fake.push("INTERACTION_CREATE", waiting)
+    await asyncio.wait_for(stored.wait(), 10)
+    del first.handle_stored  # the class's again
+
+    async def unsent(_messages: list[OutMessage]) -> None:
+        return None
+
+    first._deliver_replies = unsent  # type: ignore[method-assign,assignment]
+    answered = fake.interaction(user_id=CAMILLE, channel_id=PRESTA, command="prochain")
+    await fake.push("INTERACTION_CREATE", answered)
+    await fake.wait_for("POST", f"/interactions/{answered['id']}/")
+    await asyncio.wait_for(first.settle(), 10)
+    assert set(fake.acked_in) == {waiting["id"], answered["id"]}
+    await _stopped(app, first)
+    assert app.inbox.unhandled("discord") == 1 and _statuses(app) == {"pending": 1}
+    return waiting, answered
+
+
+async def test_a_handled_and_answered_interaction_leaves_no_token_in_the_database(
+    fake: FakeDiscord, dc_app: App
+) -> None:
+    dc = await _started(dc_app)
+    event = fake.interaction(user_id=JULIEN, channel_id=PRESTA, command="prochain")
+    await fake.push("INTERACTION_CREATE", event)
+    (answer,) = await fake.wait_shown(event)
+    await asyncio.wait_for(dc.settle(), 10)
+    await _until(fake, lambda: _statuses(dc_app) == {"sent": 1})
+    await asyncio.wait_for(dc.stop(), 10)
+    assert answer.call.path.startswith(f"/webhooks/{APP_ID}/{event['token']}/")  # it was used
+    assert _holding(dc_app, event["token"]) == 0
+    # The rest of the rows is kept: what was asked, and where the answer went.
+    with dc_app.sessions() as db:
+        (inbox,) = db.scalars(select(InboxRow.payload).where(InboxRow.platform == "discord")).all()
+        (row,) = db.scalars(select(OutboxRow).where(OutboxRow.payload.like('%"via": "interaction"%'))).all()
+    stored = Stored.from_json(inbox)
+    assert stored.interaction_id == event["id"] and stored.application_id == str(APP_ID) and stored.token == ""
+    assert stored.incoming.user.user_id == str(JULIEN)
+    meta = json.loads(row.payload)["meta"]
+    assert meta["interaction"] == event["id"] and meta["app"] == str(APP_ID) and "token" not in meta
+    assert row.status == "sent" and "Klub numérique" in json.loads(row.payload)["text"]
+
+
+async def test_an_interaction_waiting_for_its_answer_keeps_its_token_and_is_answered_after_a_restart(
+    fake: FakeDiscord, dc_app: App, clock: ManualClock
+) -> None:
+    waiting, answered = await _in_flight(fake, dc_app)
+    # The handled one's inbox row lost it (its answer's row has its own copy); the other kept it.
+    assert _holding(dc_app, waiting["token"]) == 1 and _holding(dc_app, answered["token"]) == 1
+    clock.advance(timedelta(minutes=10))  # within the token's 15 minutes
+    dc_app.tick()
+    assert _holding(dc_app, waiting["token"]) == 1 and _holding(dc_app, answered["token"]) == 1
+
+    second = await _started(dc_app)
+    for event in (waiting, answered):  # through the webhook, in place of « Klub réfléchit… »
+        (shown,) = await fake.wait_shown(event)
+        assert shown.call.method == "PATCH" and "Klub numérique" in shown.text
+    await asyncio.wait_for(second.settle(), 10)
+    await _until(fake, lambda: _statuses(dc_app) == {"sent": 2})
+    await asyncio.wait_for(second.stop(), 10)
+    assert _holding(dc_app, waiting["token"]) == 0 and _holding(dc_app, answered["token"]) == 0
+
+
+async def test_the_sweep_removes_expired_tokens_and_their_answers_still_reach_the_person(
+    fake: FakeDiscord, dc_app: App, clock: ManualClock
+) -> None:
+    waiting, answered = await _in_flight(fake, dc_app)
+    dc_app.tick()  # the process's first pass: nothing has expired yet
+    assert _holding(dc_app, waiting["token"]) == 1 and _holding(dc_app, answered["token"]) == 1
+    clock.advance(timedelta(minutes=21))  # past the 15 minutes and the margin: Discord refuses them now
+    dc_app.tick()
+    assert _holding(dc_app, waiting["token"]) == 0 and _holding(dc_app, answered["token"]) == 0
+    # Nothing else changed: still to handle, still to send.
+    assert dc_app.inbox.unhandled("discord") == 1 and _statuses(dc_app) == {"pending": 1}
+
+    second = await _started(dc_app)
+    await _until(fake, lambda: _statuses(dc_app) == {"sent": 2})
+    await asyncio.wait_for(second.settle(), 10)
+    await asyncio.wait_for(second.stop(), 10)
+    # Without a token, privately (the answers are personal), never through the webhook.
+    assert [c for c in fake.calls if c.path.startswith("/webhooks/")] == []
+    for person in (JULIEN, CAMILLE):
+        dm = fake.made("POST", f"/channels/{fake.dm_channels[str(person)]}/messages")
+        assert [("Klub numérique" in content(c)) for c in dm] == [True]
+    assert fake.made("POST", f"/channels/{PRESTA}/messages") == []
+    assert _holding(dc_app, waiting["token"]) == 0 and _holding(dc_app, answered["token"]) == 0

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import event, select
 
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
-from bot import instances
+from bot import instances, tokens
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.messages import Button, ChatRef, GateReply, Incoming, JoinLink, MemberAction, OutMessage, Reply, UserRef
 from bot.outbox import decode, encode, new_row
-from bot.storage.tables import OutboxRow
+from bot.storage.tables import InboxRow, OutboxRow
 
 from .conftest import paris
 
@@ -193,3 +194,96 @@ async def test_the_pump_commits_once_per_message_and_never_has_two_rows_sending(
     assert told == [(f"Message {n}", "uncertain" if n == 3 else "sent") for n in range(7)]
     # One commit per message (its 'sending' carries the previous outcome) and one per claim (3, 3, 1, none).
     assert len(commits) == 7 + 4
+
+
+# -- answer tokens (bot.tokens): removed once final, handled or expired; the rest of the row kept --------
+
+
+def answer(n: int, token: str) -> OutMessage:
+    return OutMessage(ChatRef("discord", str(1000 + n), private=True), Reply(f"Réponse {n}"), meta={"token": token})
+
+
+def payloads(app: App) -> dict[str, str]:
+    """Each row's payload, by 'outbox:<id>' and 'inbox:<key>'."""
+    with app.sessions() as db:
+        out = {f"outbox:{r.id}": r.payload for r in db.scalars(select(OutboxRow))}
+        return out | {f"inbox:{r.key}": r.payload for r in db.scalars(select(InboxRow))}
+
+
+def test_an_answer_loses_its_token_with_its_outcome_and_keeps_the_rest(app: App) -> None:
+    for n, token in enumerate(("t-sent", "t-failed", "t-uncertain", "t-waiting")):
+        app.outbox.put(answer(n, token))
+    sent, failed, uncertain, waiting = app.outbox.claim("discord")
+    app.outbox.ack(sent)
+    app.outbox.fail(failed, "failed")
+    app.outbox.fail(uncertain, "uncertain")
+    held = payloads(app)
+    assert [t for t in ("t-sent", "t-failed", "t-uncertain", "t-waiting") if t in str(held)] == ["t-waiting"]
+    with app.sessions() as db:
+        row = db.get(OutboxRow, sent.ledger_id)
+        assert row is not None and row.status == "sent"
+        assert decode(row) == OutMessage(sent.chat, sent.reply, ledger_id=sent.ledger_id, meta={})
+    assert app.outbox.mark_sending(waiting)  # still usable: claimed, not final
+    assert waiting.meta["token"] == "t-waiting"
+
+
+def test_a_row_found_sending_after_a_crash_loses_its_token(
+    config: Config, clock: ManualClock, database_url: str
+) -> None:
+    a = bootstrap(config, clock=clock, database_url=database_url, migrate=False, instance="a")
+    a.outbox.put(answer(1, "t-in-flight"))
+    a.outbox.put(answer(2, "t-released"))
+    first, _ = a.outbox.claim("discord")
+    a.outbox.mark_sending(first)  # then a dies, mid-call
+    found = instances.recover(a.sessions, "a", clock.now())
+    assert (found.uncertain, found.released) == (1, 1)
+    held = str(payloads(a))
+    assert "t-in-flight" not in held and "t-released" in held  # never sent again / still to send
+    a.close()
+
+
+def test_a_handled_update_loses_its_token_and_the_sweep_takes_the_expired_ones(app: App, clock: ManualClock) -> None:
+    app.inbox.store("discord", "i:1", json.dumps({"kind": "interaction", "token": "t-handled", "n": 1}))
+    app.inbox.store("discord", "i:2", json.dumps({"kind": "interaction", "token": "t-pending", "n": 2}))
+    app.inbox.store("discord", "m:3", json.dumps({"kind": "message", "n": 3}))
+    app.inbox.finish("discord", "i:1")
+    assert json.loads(payloads(app)["inbox:i:1"]) == {"kind": "interaction", "n": 1}
+    app.outbox.put(answer(4, "t-answer"))
+    before = payloads(app)
+    clock.advance(tokens.LIFETIME)  # the token may still be good: nobody touches it
+    app.tick()
+    assert payloads(app) == before
+    clock.advance(tokens.MARGIN)  # the lifetime and its margin, not more: still kept
+    app.tick()
+    assert payloads(app) == before
+    clock.advance(tokens.EVERY)  # the next sweep: now older than that
+    app.tick()
+    after = payloads(app)
+    assert "t-pending" not in str(after) and "t-answer" not in str(after)
+    assert json.loads(after["inbox:i:2"]) == {"kind": "interaction", "n": 2}
+    assert after["inbox:m:3"] == before["inbox:m:3"]
+    assert app.inbox.take("discord") == []  # ours still (claimed at store): the row is kept, pending
+    assert app.inbox.unhandled("discord") == 2 and app.outbox.pending("discord") == 1
+
+
+def test_the_first_sweep_of_a_process_takes_the_tokens_rows_kept_before(app: App, clock: ManualClock) -> None:
+    """Rows written before tokens went with the handling or the outcome: the first pass finds them,
+    however young; a row still open keeps its token."""
+    now = clock.now()
+    with app.sessions.begin() as db:
+        old = OutMessage(ChatRef("discord", "1", private=True), Reply("Déjà envoyée"), meta={"token": "t-old-sent"})
+        db.add(new_row(old, now, status="sent", sent_at=now))
+        db.add(new_row(answer(2, "t-open"), now))
+        db.add(
+            InboxRow(
+                platform="discord",
+                key="i:9",
+                payload=json.dumps({"token": "t-old-done", "kind": "interaction"}),
+                status="done",
+                received_at=now,
+                handled_at=now,
+            )
+        )
+    app.tick()
+    held = str(payloads(app))
+    assert "t-old-sent" not in held and "t-old-done" not in held and "t-open" in held
