@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import event, select
 
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
+from adapters.reconnect import Backoff
 from bot import instances
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
@@ -193,3 +195,70 @@ async def test_the_pump_commits_once_per_message_and_never_has_two_rows_sending(
     assert told == [(f"Message {n}", "uncertain" if n == 3 else "sent") for n in range(7)]
     # One commit per message (its 'sending' carries the previous outcome) and one per claim (3, 3, 1, none).
     assert len(commits) == 7 + 4
+
+
+class _Down(Exception):
+    """The platform cannot be reached (what an adapter's `unreachable` recognises)."""
+
+
+async def test_rows_wait_pending_while_the_platform_cannot_be_reached_then_go_once(app: App) -> None:
+    for n in range(5):
+        app.outbox.put(message(n))
+    down = True
+    calls: list[str] = []
+
+    async def send(out: OutMessage) -> None:
+        calls.append(out.reply.text)
+        if down:
+            raise _Down
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError("no member action here")
+
+    told: list[str] = []
+    app.outbox.on_failed(lambda out, how: told.append(how))
+    pump = OutboxPump(app, "telegram", send, execute, unreachable=lambda e: "coupé" if isinstance(e, _Down) else None)
+    pump.batch = 3
+    pump.backoff = Backoff(0.01, 0.02)
+    assert await pump.flush() == (0, 0)
+    assert calls == ["Message 0"]  # the first failure stops the batch: the others are not tried
+    assert set(statuses(app).values()) == {"pending"} and told == [] and pump.waiting
+
+    down = False
+    pump.start()  # waits out its backoff, then tries again by itself
+
+    async def all_sent() -> None:
+        while set(statuses(app).values()) != {"sent"}:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(all_sent(), 10)
+    await pump.stop()
+    assert calls == ["Message 0"] + [f"Message {n}" for n in range(5)] and told == []
+    assert not pump.waiting
+
+
+async def test_a_suspended_pump_sends_nothing_until_resumed(app: App) -> None:
+    app.outbox.put(message(1))
+    sent: list[str] = []
+
+    async def send(out: OutMessage) -> None:
+        sent.append(out.reply.text)
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError("no member action here")
+
+    pump = OutboxPump(app, "telegram", send, execute)
+    pump.suspend()  # a token the platform refuses: the rows wait for a good one
+    pump.start()
+    for _ in range(20):  # woken again and again (new rows, polls): it never claims
+        pump.wake()
+        await asyncio.sleep(0)
+    assert sent == [] and set(statuses(app).values()) == {"pending"} and pump.waiting
+    pump.resume()
+
+    async def delivered() -> None:
+        while sent != ["Message 1"]:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(delivered(), 10)
+    await pump.stop()
