@@ -12,6 +12,16 @@ class AdapterSetupError(Exception):
     """The adapter cannot start (missing token, bad setting): one clear line for the person running Klub."""
 
 
+class PlatformUnreachable(Exception):
+    """The platform cannot be reached now (network down, DNS, refused connection, 5xx): the running bot
+    tries again (`adapters.reconnect`); never a reason to stop Klub. The text is a short French cause."""
+
+
+class TokenRefused(AdapterSetupError):
+    """The platform refuses the bot's token: it will never work until someone changes it. The text names
+    the environment variable that holds it."""
+
+
 class Adapter(ABC):
     name: ClassVar[str]
 

@@ -21,9 +21,17 @@ Two optional ones (adapters.discord.members_intent, message_content_intent) add 
 newcomers and the reading of channel messages that do not mention Klub.
 
 Delivery rules for the outbox: discord.py already waits out 429s and retries 5xx answers; a failure
-that certainly did not reach Discord (refused connection, 4xx, 5xx) is reported "failed", one that may
-have reached it (timeout, dropped connection, a message half sent) "uncertain". Either way it is never
-sent again: an outbox message is acknowledged once, after Discord accepted it.
+that certainly did not reach Discord is reported "failed" when Discord refused it (4xx), "later" when
+Discord cannot be reached (refused connection, DNS, 5xx, a refused token: the row waits, pending); one
+that may have reached it (timeout, dropped connection, a message half sent) "uncertain". An outbox
+message is acknowledged once, after Discord accepted it, and never sent twice.
+
+Discord unreachable at start (network, DNS, 5xx) does not stop Klub: `start` returns, and the login is
+tried again in the background with a capped, growing wait, one French line per attempt; the outbox waits
+meanwhile. After a drop, the gateway reconnects the same way (`adapters.discord_gateway`). A token
+Discord refuses at start is a setup error (`klub run` exits 2, like a missing token); refused later
+(first reached after an outage, or reset in the portal while running), the adapter says so in one line
+and stops, its rows kept for the next start, and the other platforms go on.
 """
 
 from __future__ import annotations
@@ -47,14 +55,16 @@ with warnings.catch_warnings():
     import discord
 
 from adapters import discord_commands, discord_incoming, outbox_pump
-from adapters.base import Adapter, AdapterSetupError
+from adapters.base import Adapter, AdapterSetupError, PlatformUnreachable, TokenRefused
 from adapters.discord_commands import SlashTable
 from adapters.discord_event_rows import EventRows
 from adapters.discord_events_sync import EventSync
+from adapters.discord_gateway import GatewayClient, cause, not_delivered
 from adapters.discord_handling import Handling
 from adapters.discord_intake import Acknowledging, GroupCommit, Stored
 from adapters.discord_replies import ReplySender, make_view, render, split
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
+from adapters.reconnect import Backoff, pause, seconds
 from bot import discord_events
 from bot.app import App
 from bot.config import DiscordConfig
@@ -72,6 +82,10 @@ FOLLOW_UPS = 1
 
 class DiscordSetupError(AdapterSetupError):
     """The adapter cannot start: a clear French line (never containing the token)."""
+
+
+class DiscordTokenRefused(TokenRefused, DiscordSetupError):
+    """Discord refuses the token (401 at login, 4004 on the gateway)."""
 
 
 def read_token(cfg: DiscordConfig, env: Mapping[str, str]) -> str:
@@ -107,6 +121,8 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         self.cfg = app.config.adapters.discord
         self._token = read_token(self.cfg, dict(os.environ) if env is None else env)
         self.guild_ready_timeout = guild_ready_timeout
+        self.backoff = Backoff.from_config(app.config.adapters.reconnect)
+        self._stopping = asyncio.Event()
         self.client: discord.Client | None = None
         self.slashes = SlashTable(app.core.table)
         self.intake = GroupCommit(app.inbox)
@@ -128,12 +144,14 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             expected=(Exception,),
             kinds={EVENT_SYNC: self.event_rows.carry_out},
             fast_slots=FOLLOW_UPS if follow_ups is None else follow_ups,
+            unreachable=lambda exc: not_delivered(exc, self.cfg.token_env),
         )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def _build(self) -> discord.Client:
-        client = discord.Client(
+        client = GatewayClient(
+            backoff=self.backoff,
             intents=intents_for(self.cfg),
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=self.guild_ready_timeout,
@@ -143,6 +161,7 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         client.event(self.on_message)
         client.event(self.on_interaction)
         client.event(self.on_ready)
+        client.event(self.on_resumed)
         if self.cfg.members_intent:
             client.event(self.on_member_join)
         return client
@@ -171,10 +190,47 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
                 log.info("Discord : %d commandes publiées sur le serveur %s", len(synced), guild_id)
 
     async def start(self) -> None:
-        self.start_workers()
+        """Log in, publish the commands, connect the gateway in the background. Discord unreachable: one
+        line, and the login is tried again in the background (this returns at once); a refused token
+        raises DiscordTokenRefused (nothing else has started then)."""
+        self._stopping.clear()
         client = self._build()
-        await self._login(client)
+        try:
+            await self._login(client)
+        except PlatformUnreachable as exc:
+            self._connect_task = asyncio.create_task(self._reach(str(exc)), name="discord-login")
+            return
+        self._logged_in(client)
+
+    async def _reach(self, why: str) -> None:
+        """Log in again and again, waiting longer each time, until Discord answers; then carry on as a
+        start that worked at once. A refused token ends it: said once, the adapter stays stopped."""
+        while True:
+            delay = self.backoff.next()
+            log.warning("Discord injoignable (%s) : nouvel essai dans %s s", why, seconds(delay))
+            if await pause(delay, self._stopping):
+                return
+            client = self._build()
+            try:
+                await self._login(client)
+            except PlatformUnreachable as exc:
+                why = str(exc)
+                continue
+            except DiscordTokenRefused as exc:
+                self._refused(str(exc))
+                return
+            except Exception:
+                log.exception("Discord : connexion impossible")  # not an outage: a bug, with its trace
+                return
+            break
+        self.backoff.reset()
+        log.warning("Discord de nouveau joignable : connexion")
+        self._logged_in(client)
+
+    def _logged_in(self, client: discord.Client) -> None:
+        """Logged in (the commands published): the gateway, the outbox, what waits in the inbox."""
         self.client = client
+        self.start_workers()
         self.intake.start()
         self._connect_task = asyncio.create_task(self._connect(client), name="discord-gateway")
         self.pump.start()
@@ -187,6 +243,13 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             ]
         log.info("Discord : %s connecté", client.user)
 
+    def _refused(self, why: str) -> None:
+        # Nothing is lost: the rows wait, pending, for a start with a good token.
+        self.pump.suspend()
+        for running in self._event_tasks:
+            running.cancel()
+        log.error("%s ; Discord est arrêté (les autres plateformes continuent), redémarrez Klub après correction", why)
+
     async def open(self) -> discord.Client:
         """Log in over REST only, without the gateway nor the command sync: enough to change roles and
         send messages from a process that is not the running bot (the command line uses this)."""
@@ -196,6 +259,8 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
         return client
 
     async def _login(self, client: discord.Client) -> None:
+        """REST login and the commands. Raises DiscordTokenRefused, or PlatformUnreachable with a short
+        French cause; the client is closed when it fails."""
         if self.cfg.api_base_url:  # a fake Discord (tests): discord.py keeps both addresses on its classes
             discord.http.Route.BASE = self.cfg.api_base_url
         if self.cfg.gateway_url:
@@ -204,13 +269,19 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             await client.login(self._token)
         except discord.LoginFailure as exc:
             await client.close()
-            raise DiscordSetupError(f"jeton refusé par Discord (vérifiez {self.cfg.token_env})") from exc
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise DiscordTokenRefused(self._token_refused()) from exc
+        except Exception as exc:
             await client.close()
-            raise DiscordSetupError(f"connexion à l'API Discord impossible ({type(exc).__name__})") from exc
+            why = cause(exc)
+            if why is None:
+                raise
+            raise PlatformUnreachable(why) from exc
         except BaseException:
             await client.close()
             raise
+
+    def _token_refused(self) -> str:
+        return f"jeton refusé par Discord : vérifiez la variable d'environnement {self.cfg.token_env}"
 
     async def _connect(self, client: discord.Client) -> None:
         try:
@@ -223,6 +294,8 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
                 "message_content_intent) : activez-le dans le portail développeur (Bot > Privileged Gateway "
                 "Intents) ou désactivez-le dans la configuration"
             )
+        except discord.LoginFailure:
+            self._refused(self._token_refused())
         except Exception:
             if not client.is_closed():
                 log.exception("Discord : connexion à la passerelle perdue")
@@ -237,6 +310,13 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
             await asyncio.wait(answering)
 
     async def stop(self) -> None:
+        self._stopping.set()
+        reaching = self._connect_task if self.client is None else None
+        if reaching is not None:  # still trying to log in (`_reach`): nothing of it to finish
+            self._connect_task = None
+            reaching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaching
         await self.pump.stop()
         try:
             # Interactions being handled get their answers before the connection closes.
@@ -279,7 +359,11 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
 
     async def on_ready(self) -> None:
         log.info("Discord : passerelle prête (%d serveur(s))", len(self.bot.guilds))
+        self.pump.resume()  # Discord is back: what waited goes now
         self.request_event_sync()  # also after a new session: events may have changed meanwhile
+
+    async def on_resumed(self) -> None:
+        self.pump.resume()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Slash commands, their autocompletion and button presses.

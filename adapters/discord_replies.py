@@ -245,7 +245,11 @@ class ReplySender:
                     log.warning("message non envoyé dans %s : %s", fallback, exc)
             raise
         for more in extra:
-            await self.deliver(message.chat, more, language=lang)
+            try:
+                await self.deliver(message.chat, more, language=lang)
+            except (discord.HTTPException, aiohttp.ClientError, DeliveryUncertain, OSError) as exc:
+                # The row's own message is out: a failed notice after it must not have the row sent again.
+                log.warning("message non envoyé dans %s : %s", message.chat.chat_id, exc)
 
     async def _send_interaction(self, message: OutMessage, extra: list[Reply]) -> None:
         meta, reply = message.meta, message.reply

@@ -9,6 +9,12 @@ for rows written by other processes. Database calls run off the event loop.
 One commit per message: the outcome of a call is kept in memory (`_ended`) and written in the commit
 that marks the next message sending, or in the next claim; at most one row is 'sending' at any time, so
 a crash leaves at most that one uncertain (sent or not, it is never repeated).
+
+A platform that cannot be reached (the adapter's `unreachable` says so of an error that certainly did
+not deliver: refused connection, DNS, 5xx) loses nothing: the row is pending again ("later"), the pump
+stops sending and tries again after a capped, growing wait (`adapters.reconnect`), or as soon as the
+adapter says the platform is back (`resume`). The adapter can also hold the pump (`suspend`): a token
+the platform refuses.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Protocol
 
+from adapters.base import PlatformUnreachable
+from adapters.reconnect import Backoff, seconds
 from bot.app import App
 from bot.messages import MemberAction, OutMessage
 from bot.outbox import Outcome
@@ -45,12 +53,15 @@ class OutboxPump:
         after_batch: Callable[[], None] | None = None,
         kinds: Mapping[str, Callable[[OutMessage], Awaitable[None]]] | None = None,
         fast_slots: int = 1,
+        unreachable: Callable[[Exception], str | None] | None = None,
     ) -> None:
         """`send` posts a message and `execute` carries out a member action; both raise on failure.
         `kinds` carry out the other rows that are not messages, by `meta["kind"]` (Discord's event
         syncs). `expected` errors are logged in one line (others with their trace); `after_batch` runs
         after a batch in which something was sent or given up. `fast_slots` > 1: that many replies sent
-        at once through `deliver_now(fast=True)`, beside the batch (see `deliver_now`)."""
+        at once through `deliver_now(fast=True)`, beside the batch (see `deliver_now`). `unreachable(exc)`:
+        why the platform cannot be reached (in French) when `exc` says so and the call certainly did not
+        deliver, else None; such a row waits, pending, and the pump pauses (see the module's docstring)."""
         self.app = app
         self.platform = platform
         self._send = send
@@ -73,6 +84,42 @@ class OutboxPump:
         self._fast: asyncio.Semaphore | None = asyncio.Semaphore(fast_slots) if fast_slots > 1 else None
         self.poll = app.config.delivery.poll
         self.batch = app.config.delivery.batch
+        self._unreachable = unreachable or (lambda _exc: None)
+        self.backoff = Backoff.from_config(app.config.adapters.reconnect)
+        self._retry_at: float | None = None  # loop time of the next try at an unreachable platform
+        self._suspended = False  # held by the adapter until `resume`
+        self._why = ""  # the cause of the last "later", for its log line
+
+    @property
+    def waiting(self) -> bool:
+        """True while nothing is sent: the platform was unreachable, or the adapter holds the pump."""
+        return self._suspended or self._retry_at is not None
+
+    def suspend(self) -> None:
+        """Send nothing until `resume` (the rows stay pending): the adapter knows it cannot work now."""
+        self._suspended = True
+
+    def resume(self) -> None:
+        """The platform answers again: send what waits, now."""
+        if not self.waiting:
+            return
+        self._suspended = False
+        self._retry_at = None
+        self.backoff.reset()
+        self._wake.set()
+
+    def _later(self) -> None:
+        """A row found the platform unreachable: wait before the next try, longer each time."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        delay = self.backoff.next()
+        self._retry_at = self._loop.time() + delay
+        log.warning(
+            "%s injoignable (%s) : les envois attendent, nouvel essai dans %s s",
+            self.platform.capitalize(),
+            self._why,
+            seconds(delay),
+        )
 
     def start(self) -> None:
         """Start draining in the running loop, beginning with whatever was queued before."""
@@ -107,13 +154,21 @@ class OutboxPump:
         self._wake.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             # Rows written by another process wake nobody here: look every `poll` seconds anyway.
+            timeout = self.poll if self._retry_at is None else max(0.0, self._retry_at - loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
             if self._closing:
                 return
+            if self._suspended:
+                continue
+            if self._retry_at is not None:
+                if loop.time() < self._retry_at:
+                    continue  # new rows meanwhile: they wait with the others
+                self._retry_at = None  # time to try again
             try:
                 done = await self.flush()
             except Exception:
@@ -141,20 +196,27 @@ class OutboxPump:
                 if not batch:
                     break
                 self._held = list(batch)
+                later = False
                 while self._held:
                     if self._closing:
                         break
                     message = self._held.pop(0)
-                    done = await self._send_one(message)
+                    outcome = await self._send_one(message)
+                    if outcome == "later":
+                        later = True  # the platform cannot be reached: the rest of the batch waits too
+                        break
                     if message.meta.get("kind", "") in self._kinds:
                         continue  # bookkeeping rows (event syncs): not counted as messages sent
-                    if done:
+                    if outcome == "sent":
                         sent += 1
                     else:
                         failed += 1
-                if self._held:  # stopping: what we hold and did not start goes back at once
+                if self._held:  # stopping, or unreachable: what we hold and did not start goes back at once
                     await asyncio.to_thread(self.app.outbox.release, self._held)
                     self._held = []
+                if later:
+                    self._later()
+                    break
         finally:
             await self._settle()
         return sent, failed
@@ -177,12 +239,16 @@ class OutboxPump:
                 log.exception("accusé d'envoi en échec pour %s", message.chat.chat_id)
                 return outcome == "sent"
             self._tell((message, outcome))
+            if outcome == "later":
+                self._later()
             return outcome == "sent"
-        delivered = await self._send_one(message)
+        outcome = await self._send_one(message)
         await self._settle()
-        return delivered
+        if outcome == "later":
+            self._later()
+        return outcome == "sent"
 
-    async def _send_one(self, message: OutMessage) -> bool:
+    async def _send_one(self, message: OutMessage) -> str:
         """Mark the row sending (recording the previous outcome in the same commit) and call the
         platform; its own outcome waits in `_ended` for the next commit."""
         async with self._sending:
@@ -195,10 +261,10 @@ class OutboxPump:
             self._tell(ended)
             if not marked:
                 log.info("message %s repris par une autre instance : pas envoyé ici", message.ledger_id)
-                return False
+                return "taken"
             outcome = await self._deliver(message)
             self._ended = (message, outcome)
-            return outcome == "sent"
+            return outcome
 
     async def _settle(self) -> None:
         """Record the last outcome in a commit of its own (nothing follows it now)."""
@@ -219,7 +285,8 @@ class OutboxPump:
             self.app.outbox.tell(ended)
 
     async def _deliver(self, message: OutMessage) -> str:
-        """The platform call: "sent", "failed" (certainly not delivered) or "uncertain"."""
+        """The platform call: "sent", "failed" (certainly not delivered), "uncertain", or "later"
+        (certainly not delivered, the platform unreachable: the row waits)."""
         where = message.chat.chat_id
         action = MemberAction.from_out(message)
         special = self._kinds.get(message.meta.get("kind", ""))
@@ -233,16 +300,25 @@ class OutboxPump:
         except DeliveryUncertain as exc:
             log.warning("envoi incertain, non répété (jamais deux fois) : %s", exc)
             return "uncertain"
-        except self._expected as exc:
-            log.error("message de la file non envoyé dans %s : %s", where, exc)
-            return "failed"
-        except Exception:
-            log.exception("message de la file non envoyé dans %s", where)
-            return "failed"
+        except Exception as exc:
+            why = self._unreachable(exc)
+            if why is None:
+                return self._failed(where, exc)
+            self._why = why
+            return "later"
         return "sent"
+
+    def _failed(self, where: str, exc: Exception) -> str:
+        if isinstance(exc, self._expected):
+            log.error("message de la file non envoyé dans %s : %s", where, exc)
+        else:  # not an error the platform gives: a bug, with its trace
+            log.error("message de la file non envoyé dans %s", where, exc_info=exc)
+        return "failed"
 
 
 class _Sender(Protocol):
+    pump: OutboxPump
+
     async def open(self) -> object: ...
     async def flush_outbox(self) -> tuple[int, int]: ...
     async def stop(self) -> None: ...
@@ -255,18 +331,22 @@ def deliver_pending(
     command line): connect without listening, drain, close. Returns (done, not done); when the platform
     cannot be reached, what was queued counts as not done."""
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, bool]:
         sender = make()
         await sender.open()
         try:
-            return await sender.flush_outbox()
+            done, failed = await sender.flush_outbox()
+            return done, failed, sender.pump.waiting
         finally:
             await sender.stop()
 
     try:
-        return asyncio.run(run())
-    except unreachable as exc:
+        done, failed, cut_off = asyncio.run(run())
+    except (unreachable, PlatformUnreachable) as exc:
         # The rows stay in the outbox: the running bot (or the next `klub run`) delivers them.
         pending = app.outbox.pending(platform)
         log.error("%s injoignable : %s", platform, exc)
         return 0, pending
+    if cut_off:  # lost the platform on the way: the rest waits in the outbox, not done here
+        failed += app.outbox.pending(platform)
+    return done, failed

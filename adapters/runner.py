@@ -91,7 +91,13 @@ async def run(config: Config, only: Sequence[str] = ()) -> int:
     tasks: list[asyncio.Task[Any]] = []
     try:
         for adapter in adapters:
-            await adapter.start()
+            # A platform that cannot be reached is retried in the background (its start returns); what
+            # raises here is a setup error (a refused token): one line, code 2, like a missing token.
+            try:
+                await adapter.start()
+            except AdapterSetupError as exc:
+                print(f"klub : {exc}", file=sys.stderr)
+                return 2
             started.append(adapter)
             log.info("adaptateur %s démarré", adapter.name)
             done = getattr(adapter, "done", None)

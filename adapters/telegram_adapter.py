@@ -4,14 +4,21 @@ The adapter converts and renders; it decides nothing. Who joins a group is `bot.
 call, who is removed comes from the outbox (`MemberAction`), what to answer is `Core.handle`'s.
 
 Delivery rules: a 429 is honoured (every call waits out `retry_after`), a failure that certainly did
-not reach Telegram (connection refused, 5xx, pool timeout) is retried with backoff, and a failure
-that may have reached it (read timeout, dropped connection) is never retried for a message: an
-outbox message is acknowledged once, after Telegram accepted it, and never sent twice.
+not reach Telegram (connection refused, 5xx, pool timeout) is retried with backoff — and if Telegram
+still cannot be reached, the outbox row waits, pending, for it to come back — and a failure that may
+have reached it (read timeout, dropped connection) is never retried for a message: an outbox message is
+acknowledged once, after Telegram accepted it, and never sent twice.
+
+Telegram unreachable at start does not stop Klub: `start` returns and the connection is tried again in
+the background, one French line per attempt; once polling, an outage is waited out by the polling
+connection itself (`adapters.telegram_polling`). A token Telegram refuses at start is a setup error
+(`klub run` exits 2); refused later, the adapter says so in one line and stops, the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -24,7 +31,6 @@ from functools import partial
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from telegram import (
     BotCommand,
     BotCommandScope,
@@ -43,7 +49,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -58,8 +72,10 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters import outbox_pump
-from adapters.base import Adapter, AdapterSetupError
+from adapters.base import Adapter, AdapterSetupError, PlatformUnreachable, TokenRefused
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
+from adapters.reconnect import Backoff, pause, seconds
+from adapters.telegram_polling import PollingRequest, cause, certainly_not_sent, not_delivered
 from adapters.telegram_render import (
     MAX_MESSAGE,
     command_description,
@@ -86,12 +102,14 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 TgApplication = Application[Any, Any, Any, Any, Any, Any]
 
-# Failures raised before the request left this machine, or answered by a server error: safe to retry.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
 class TelegramSetupError(AdapterSetupError):
     """The adapter cannot start: a clear French line (never containing the token)."""
+
+
+class TelegramTokenRefused(TokenRefused, TelegramSetupError):
+    """Telegram refuses the token (401, or 404 for a malformed one)."""
 
 
 def read_token(cfg: TelegramConfig, env: Mapping[str, str]) -> str:
@@ -158,7 +176,7 @@ class Sender:
             except (BadRequest, Forbidden):
                 raise  # our request is wrong, or we are not allowed: retrying changes nothing
             except NetworkError as exc:
-                if not (idempotent or _certainly_not_sent(exc)):
+                if not (idempotent or certainly_not_sent(exc)):
                     raise DeliveryUncertain(f"{what} : {exc}") from exc
                 failures += 1
                 if failures >= self.attempts:
@@ -166,13 +184,6 @@ class Sender:
                 delay = min(30.0, self.backoff * 2 ** (failures - 1))
                 log.warning("erreur réseau pendant %s (%s) : nouvel essai dans %.1f s", what, exc, delay)
                 await self.sleep(delay)
-
-
-def _certainly_not_sent(exc: NetworkError) -> bool:
-    cause = exc.__cause__
-    if isinstance(cause, httpx.HTTPError):
-        return isinstance(cause, _NOT_SENT)
-    return not isinstance(exc, TimedOut)  # the Bot API answered 5xx: the call was not carried out
 
 
 class InboxQueue(asyncio.Queue[object]):
@@ -213,12 +224,24 @@ class TelegramAdapter(Adapter):
         self._token = read_token(self.cfg, self._env)
         self.poll_timeout = poll_timeout
         self.sender = Sender(sleep=sleep, backoff=backoff)
+        self.reconnect = Backoff.from_config(app.config.adapters.reconnect)
+        self.polling: PollingRequest | None = None  # getUpdates' connection, of the application being built
+        self._stopping = asyncio.Event()
+        self._reaching: asyncio.Task[None] | None = None
+        self._listening = False
         self.application: TgApplication | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.username = ""
         self.bot_id = 0
         self._join_links: dict[str, str] = {}
-        self.pump = OutboxPump(app, PLATFORM, self._send_out, self.execute, expected=(TelegramError,))
+        self.pump = OutboxPump(
+            app,
+            PLATFORM,
+            self._send_out,
+            self.execute,
+            expected=(TelegramError,),
+            unreachable=lambda exc: not_delivered(exc, self.cfg.token_env),
+        )
         self.queue = InboxQueue(app.inbox)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -226,6 +249,7 @@ class TelegramAdapter(Adapter):
     def _build(self) -> TgApplication:
         base = self.cfg.api_base_url
         file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+        self.polling = PollingRequest(self.reconnect, on_back=self._back, on_refused=self._refused_polling)
         return (
             Application.builder()
             .token(self._token)
@@ -233,48 +257,119 @@ class TelegramAdapter(Adapter):
             .base_file_url(file_base)
             .rate_limiter(AIORateLimiter(max_retries=0))
             .update_queue(self.queue)
+            .get_updates_request(self.polling)
             .build()
         )
 
     async def open(self) -> TgApplication:
-        """Connect the bot (getMe) without receiving updates: enough to send (the CLI uses this)."""
+        """Connect the bot (getMe) without receiving updates: enough to send (the CLI uses this).
+        Raises TelegramTokenRefused, or PlatformUnreachable with a short French cause."""
         prepare_library()
         application = self._build()
         try:
             await application.initialize()
+        except InvalidToken as exc:  # its text holds the token: never shown
+            await application.bot.shutdown()
+            raise TelegramTokenRefused(self._token_refused()) from exc
         except TelegramError as exc:
-            raise TelegramSetupError(f"connexion à l'API Telegram impossible ({type(exc).__name__})") from exc
+            await application.bot.shutdown()
+            raise PlatformUnreachable(cause(exc)) from exc
         self.application = application
         self.username = application.bot.username
         self.bot_id = application.bot.id
         return application
 
+    def _token_refused(self) -> str:
+        return f"jeton refusé par Telegram : vérifiez la variable d'environnement {self.cfg.token_env}"
+
     async def start(self) -> None:
+        """Connect, publish the menu, receive. Telegram unreachable: one line, and the connection is tried
+        again in the background (this returns at once); a refused token raises TelegramTokenRefused."""
         self._loop = asyncio.get_running_loop()
+        self._stopping.clear()
+        webhook = self._webhook_args() if self.cfg.mode == "webhook" else None  # setup errors before the network
+        try:
+            await self._connect(webhook)
+        except PlatformUnreachable as exc:
+            self._reaching = asyncio.create_task(self._reach(str(exc), webhook), name="telegram-connect")
+
+    async def _reach(self, why: str, webhook: dict[str, Any] | None) -> None:
+        """Connect again and again, waiting longer each time, until Telegram answers. A refused token
+        ends it: said once, the adapter stays stopped."""
+        while True:
+            delay = self.reconnect.next()
+            log.warning("Telegram injoignable (%s) : nouvel essai dans %s s", why, seconds(delay))
+            if await pause(delay, self._stopping):
+                return
+            try:
+                await self._connect(webhook)
+            except PlatformUnreachable as exc:
+                why = str(exc)
+                continue
+            except TelegramTokenRefused as exc:
+                self._refused(str(exc))
+                return
+            except Exception:
+                log.exception("Telegram : connexion impossible")  # not an outage: a bug, with its trace
+                return
+            self.reconnect.reset()
+            log.warning("Telegram de nouveau joignable : connecté")
+            return
+
+    async def _connect(self, webhook: dict[str, Any] | None) -> None:
         application = await self.open()
-        application.add_handler(
-            MessageHandler(filters.UpdateType.MESSAGE & (filters.TEXT | filters.CAPTION), self._on_message)
-        )
-        application.add_handler(CallbackQueryHandler(self._on_callback))
-        application.add_handler(ChatJoinRequestHandler(self._on_join_request))
-        application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
-        # Last group: every update, whatever handled it (or none did), is closed in the inbox.
-        application.add_handler(TypeHandler(Update, self._on_handled), group=99)
-        application.add_error_handler(self._on_error)
-        await self.publish_commands()
-        await application.start()
-        self.app.inbox.on_released(self._on_released)
-        await self.resume_inbox()  # stored before a crash and not handled: first, in order
-        updater = application.updater
-        assert updater is not None
-        if self.cfg.mode == "webhook":
-            await updater.start_webhook(**self._webhook_args())
-        else:
-            await updater.start_polling(
-                timeout=timedelta(seconds=self.poll_timeout), allowed_updates=list(ALLOWED_UPDATES)
+        try:
+            application.add_handler(
+                MessageHandler(filters.UpdateType.MESSAGE & (filters.TEXT | filters.CAPTION), self._on_message)
             )
+            application.add_handler(CallbackQueryHandler(self._on_callback))
+            application.add_handler(ChatJoinRequestHandler(self._on_join_request))
+            application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+            # Last group: every update, whatever handled it (or none did), is closed in the inbox.
+            application.add_handler(TypeHandler(Update, self._on_handled), group=99)
+            application.add_error_handler(self._on_error)
+            await self.publish_commands()
+            await application.start()
+            if not self._listening:
+                self.app.inbox.on_released(self._on_released)
+                self._listening = True
+            await self.resume_inbox()  # stored before a crash and not handled: first, in order
+            updater = application.updater
+            assert updater is not None
+            if webhook is not None:
+                await updater.start_webhook(**webhook)
+            else:
+                await updater.start_polling(
+                    timeout=timedelta(seconds=self.poll_timeout),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    error_callback=self._on_poll_error,
+                )
+        except NetworkError as exc:  # lost Telegram between getMe and polling: all again, later
+            await self._close()
+            raise PlatformUnreachable(cause(exc)) from exc
+        except BaseException:
+            await self._close()
+            raise
         self.pump.start()
         log.info("Telegram : @%s connecté (%s)", self.username, self.cfg.mode)
+
+    def _back(self) -> None:
+        log.warning("Telegram de nouveau joignable")
+        self.pump.resume()  # what waited for Telegram goes now
+
+    def _refused(self, why: str) -> None:
+        # Nothing is lost: the rows wait, pending, for a start with a good token.
+        self.pump.suspend()
+        log.error("%s ; Telegram est arrêté (les autres plateformes continuent), redémarrez Klub après correction", why)
+
+    def _refused_polling(self) -> None:
+        self._refused(self._token_refused())
+
+    def _on_poll_error(self, exc: TelegramError) -> None:
+        # What the polling connection does not wait out itself (a Conflict: another getUpdates or a
+        # webhook for this bot): one line, PTB tries again. Never the exception's text for a token error.
+        what = exc.message if isinstance(exc, Conflict) else type(exc).__name__
+        log.error("Telegram : réception des messages impossible (%s)", what)
 
     async def resume_inbox(self) -> int:
         """Queue the stored updates nobody holds (ours from before a restart, or a dead instance's)."""
@@ -317,16 +412,31 @@ class TelegramAdapter(Adapter):
         """No new updates, the one being handled finishes (its replies sent), then the outbox sender
         finishes its message and gives back the rest. Updates still queued are in the inbox: the next
         start (or another instance) handles them."""
+        self._stopping.set()
+        reaching, self._reaching = self._reaching, None
+        if reaching is not None:  # still trying to connect: nothing of it to finish
+            reaching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaching
+        if self.polling is not None:
+            self.polling.stopping = True  # PTB's last getUpdates: once, no waiting for Telegram
         application = self.application
         if application is not None and application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application is not None and application.running:
             await application.stop()
-        await self.pump.stop()
+        await self.pump.stop()  # its message in flight still has the bot's connection
+        await self._close()
+
+    async def _close(self) -> None:
+        application, self.application = self.application, None
         if application is None:
             return
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
         await application.shutdown()
-        self.application = None
 
     @property
     def bot(self) -> Any:

@@ -212,7 +212,22 @@ class DiscordConfig(_Strict):
         return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
+class ReconnectConfig(_Strict):
+    """How long Klub waits before trying an unreachable platform again (seconds): `first`, doubled after
+    each failure up to `max`, each wait a little shorter at random so that instances do not knock together."""
+
+    first: float = Field(default=1.0, gt=0, le=60)
+    max: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _max_after_first(self) -> ReconnectConfig:
+        if self.max < self.first:
+            raise ValueError("adapters.reconnect.max doit être au moins adapters.reconnect.first")
+        return self
+
+
 class AdaptersConfig(_Strict):
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)

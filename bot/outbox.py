@@ -40,7 +40,9 @@ from bot.storage.tables import InstanceRow, OutboxRow
 log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 # A message whose platform call has ended, and how: "sent", "failed" (certainly not delivered) or
-# "uncertain" (may have arrived). Recorded by `ack`/`fail`, or in the sender's next commit.
+# "uncertain" (may have arrived), or "later": certainly not delivered because the platform cannot be reached
+# now, so the row is pending again and goes out once it can. Recorded by `ack`/`fail`, or in the sender's
+# next commit.
 Outcome = tuple[OutMessage, str]
 OPEN = ("pending", "claimed", "sending")  # the states a row may still be sent from (or is being sent in)
 
@@ -309,10 +311,12 @@ class Outbox:
         if message.ledger_id is None:
             return
         values: dict[str, Any] = {"status": "sent", "sent_at": now}
-        if how != "sent":
+        if how == "later":
+            values = {"status": "pending", "claimed_by": "", "lease_until": None}
+        elif how != "sent":
             values = {"status": "failed" if how == "failed" else "uncertain"}
             log.warning("message %s non remis (%s)", message.ledger_id, values["status"])
-        if tokens.KEY in message.meta:  # never sent again: its credential has no use left
+        if how != "later" and tokens.KEY in message.meta:  # never sent again: its credential has no use left
             values["payload"] = encode(OutMessage(message.chat, message.reply, meta=tokens.without(message.meta)))
         db.execute(update(OutboxRow).where(OutboxRow.id == message.ledger_id).values(**values))
 
@@ -337,6 +341,8 @@ class Outbox:
     def tell(self, outcome: Outcome) -> None:
         """Run the callbacks for an outcome once it is committed."""
         message, how = outcome
+        if how == "later":
+            return  # nothing happened to it yet
         if how == "sent":
             self.told_sent(message)
         else:

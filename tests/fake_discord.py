@@ -92,13 +92,14 @@ class FakeDiscord:
 
     # -- server -------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """On `port` (a test that had Klub knock at a closed port first), or any free one."""
         app = web.Application()
         app.router.add_get("/gateway-ws", self._gateway)
         app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server: Any = site._server
         self.port = int(server.sockets[0].getsockname()[1])
@@ -145,6 +146,10 @@ class FakeDiscord:
                 await self._dispatch("READY", self._ready())
                 await self._dispatch("GUILD_CREATE", self.guild())
                 self.identified.set()
+            elif op == 6:
+                # RESUME: this server keeps no session across a restart, so, like Discord for a session it
+                # no longer knows, it says INVALID_SESSION (not resumable) and the client identifies anew.
+                await ws.send_str(json.dumps({"op": 9, "d": False}))
         return ws
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:

@@ -93,12 +93,15 @@ class FakeTelegram:
 
     # -- server ---------------------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
+        """On `port` (a test that had Klub knock at a closed port first, or restarts this server), or any
+        free one."""
+        self._closing = False
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)  # its URLs hold the token
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"

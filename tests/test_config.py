@@ -64,6 +64,7 @@ BROKEN = [
     (MINIMAL + "    reminders: {group: [7 semaines]}\n", "offices[0].reminders.group : durée invalide « 7 semaines »"),
     (MINIMAL + "web: {port: 99999}\n", "web.port : attendu une valeur inférieure ou égale à 65535"),
     (MINIMAL + "adapters: {telegram: {enabled: peut-être}}\n", "adapters.telegram.enabled : attendu true ou false"),
+    (MINIMAL + "adapters: {reconnect: {first: 5, max: 1}}\n", "adapters.reconnect.max doit être au moins"),
     (MINIMAL + "    groups:\n      - {platform: telegram, chat_id: 1, kind: clients}\n", "offices[0].groups[0].kind"),
     (MINIMAL + "  - id: ot-test\n    name: Doublon\n", "offices : identifiant « ot-test » en double"),
     (MINIMAL + "people:\n  - {id: b, name: ' ', office: ot-test}\n", "people[0].name : nom vide"),

@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy import select
 
 from adapters.discord_adapter import DiscordAdapter, DiscordSetupError, make_view, render, split
+from adapters.reconnect import Backoff
 from bot import cli, discord_events, gate
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
@@ -277,6 +278,40 @@ async def test_refused_outbox_message_is_failed_not_retried(
     await acks.wait(1)
     assert acks.messages == [] and [o for _, o in acks.failed] == ["failed"]
     assert len(fake.made("POST", f"/channels/{PRESTA}/messages")) == 1
+
+
+async def test_outbox_message_waits_while_discord_answers_5xx_then_goes_once(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter.pump.backoff = Backoff(0.01, 0.02)  # the tests' waits
+    acks = Acks(dc_app)
+    fake.fail("POST", f"/channels/{PRESTA}/messages", 503, times=2)
+    dc_app.outbox.put(OutMessage(ChatRef("discord", str(PRESTA)), Reply("Annonce")))
+    await acks.wait(1)
+    assert acks.failed == []  # not given up: it waited, then went
+    assert [c.failed for c in fake.made("POST", f"/channels/{PRESTA}/messages")] == [True, True, False]
+    assert "Discord injoignable (erreur 503 du serveur Discord) : les envois attendent" in caplog.text
+
+
+async def test_a_token_the_gateway_refuses_stops_discord_and_keeps_the_rows(
+    fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert fake._ws is not None and adapter._connect_task is not None
+    await fake._ws.close(code=4004, message=b"Authentication failed.")  # the token was reset in the portal
+    await asyncio.wait_for(adapter._connect_task, 10)  # no retry: it will never work
+    refused = [r.getMessage() for r in caplog.records if "jeton refusé" in r.getMessage()]
+    assert refused == [
+        "jeton refusé par Discord : vérifiez la variable d'environnement DISCORD_BOT_TOKEN ; Discord est arrêté"
+        " (les autres plateformes continuent), redémarrez Klub après correction"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+    dc_app.outbox.put(OutMessage(ChatRef("discord", str(PRESTA)), Reply("Annonce")))
+    adapter.pump.wake()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert adapter.pump.waiting and fake.made("POST", f"/channels/{PRESTA}/messages") == []
+    with dc_app.sessions() as db:
+        assert db.scalars(select(OutboxRow.status).where(OutboxRow.payload.like('%"Annonce"%'))).all() == ["pending"]
 
 
 async def test_member_action_removes_the_channel_role(fake: FakeDiscord, adapter: DiscordAdapter, dc_app: App) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
 from sqlalchemy import event, select
 
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
+from adapters.reconnect import Backoff
 from bot import instances, tokens
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
@@ -287,3 +289,87 @@ def test_the_first_sweep_of_a_process_takes_the_tokens_rows_kept_before(app: App
     app.tick()
     held = str(payloads(app))
     assert "t-old-sent" not in held and "t-old-done" not in held and "t-open" in held
+
+
+class _Down(Exception):
+    """The platform cannot be reached (what an adapter's `unreachable` recognises)."""
+
+
+async def test_rows_wait_pending_while_the_platform_cannot_be_reached_then_go_once(app: App) -> None:
+    for n in range(5):
+        app.outbox.put(message(n))
+    down = True
+    calls: list[str] = []
+
+    async def send(out: OutMessage) -> None:
+        calls.append(out.reply.text)
+        if down:
+            raise _Down
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError("no member action here")
+
+    told: list[str] = []
+    app.outbox.on_failed(lambda out, how: told.append(how))
+    pump = OutboxPump(app, "telegram", send, execute, unreachable=lambda e: "coupé" if isinstance(e, _Down) else None)
+    pump.batch = 3
+    pump.backoff = Backoff(0.01, 0.02)
+    assert await pump.flush() == (0, 0)
+    assert calls == ["Message 0"]  # the first failure stops the batch: the others are not tried
+    assert set(statuses(app).values()) == {"pending"} and told == [] and pump.waiting
+
+    down = False
+    pump.start()  # waits out its backoff, then tries again by itself
+
+    async def all_sent() -> None:
+        while set(statuses(app).values()) != {"sent"}:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(all_sent(), 10)
+    await pump.stop()
+    assert calls == ["Message 0"] + [f"Message {n}" for n in range(5)] and told == []
+    assert not pump.waiting
+
+
+async def test_a_suspended_pump_sends_nothing_until_resumed(app: App) -> None:
+    app.outbox.put(message(1))
+    sent: list[str] = []
+
+    async def send(out: OutMessage) -> None:
+        sent.append(out.reply.text)
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError("no member action here")
+
+    pump = OutboxPump(app, "telegram", send, execute)
+    pump.suspend()  # a token the platform refuses: the rows wait for a good one
+    pump.start()
+    for _ in range(20):  # woken again and again (new rows, polls): it never claims
+        pump.wake()
+        await asyncio.sleep(0)
+    assert sent == [] and set(statuses(app).values()) == {"pending"} and pump.waiting
+    pump.resume()
+
+    async def delivered() -> None:
+        while sent != ["Message 1"]:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(delivered(), 10)
+    await pump.stop()
+
+
+async def test_an_answer_waiting_for_an_unreachable_platform_keeps_its_token(app: App) -> None:
+    # « later » is not an outcome: the answer will still go through the interaction's webhook once the
+    # platform is back within the token's 15 minutes, so its token must stay.
+    app.outbox.put(answer(1, "t-waiting"))
+
+    async def send(out: OutMessage) -> None:
+        raise _Down
+
+    async def execute(action: MemberAction) -> None:
+        raise AssertionError("no member action here")
+
+    pump = OutboxPump(app, "discord", send, execute, unreachable=lambda e: "coupé" if isinstance(e, _Down) else None)
+    assert await pump.flush() == (0, 0)
+    assert set(statuses(app).values()) == {"pending"}
+    assert "t-waiting" in str(payloads(app))

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from adapters.reconnect import Backoff
 from adapters.telegram_adapter import TelegramAdapter, TelegramSetupError, deliver_pending
 from adapters.telegram_render import command_name, sanitize, split_html, utf16_len
 from bot.bootstrap import App, bootstrap
@@ -275,6 +276,18 @@ async def test_network_errors_are_retried_with_backoff(
     assert len(fake.made("sendMessage")) == 1
 
 
+async def test_outbox_message_waits_while_telegram_cannot_be_reached_then_goes_once(
+    fake: FakeTelegram, adapter: TelegramAdapter, tg_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter.pump.backoff = Backoff(0.01, 0.02)  # the tests' waits
+    acked = Acks(tg_app)
+    fake.fail("sendMessage", 502, times=6)  # longer than the sender's 5 attempts: the row must wait
+    tg_app.outbox.put(OutMessage(ChatRef("telegram", str(PRESTA)), Reply("Annonce")))
+    await acked.wait(1)
+    assert [c.failed for c in fake.calls if c.method == "sendMessage"] == [True] * 6 + [False]
+    assert "Telegram injoignable (erreur du serveur Telegram) : les envois attendent" in caplog.text
+
+
 async def test_unconfigured_chat_is_told_once_then_left(fake: FakeTelegram, adapter: TelegramAdapter) -> None:
     await fake.push(fake.bot_added(-555, JULIEN))
     (told,) = await fake.wait_for("sendMessage", to(-555))
@@ -485,3 +498,20 @@ def test_command_line_removals_without_a_token_are_reported_not_done(tg_app: App
     assert deliver_pending(tg_app, env={}) == (0, 1)
     (left,) = tg_app.outbox.drain("telegram")
     assert MemberAction.from_out(left) == MemberAction("telegram", "-1001", "42")
+
+
+def test_command_line_removals_with_telegram_unreachable_are_reported_not_done(
+    clock: ManualClock, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = bootstrap(
+        make_config("http://127.0.0.1:1/bot"), clock=clock, database_url=database_url, migrate=False,
+        platforms=("telegram",),
+    )  # fmt: skip
+    try:
+        app.outbox.put(MemberAction("telegram", "-1001", "42").to_out())
+        assert deliver_pending(app, env={"TELEGRAM_BOT_TOKEN": TOKEN}) == (0, 1)
+        assert "telegram injoignable : connexion refusée" in caplog.text and TOKEN not in caplog.text
+        (left,) = app.outbox.drain("telegram")  # still there, for the running bot
+        assert MemberAction.from_out(left) == MemberAction("telegram", "-1001", "42")
+    finally:
+        app.close()
