@@ -64,7 +64,7 @@ from adapters.discord_handling import Handling
 from adapters.discord_intake import Acknowledging, GroupCommit, Stored
 from adapters.discord_replies import ReplySender, make_view, render, split
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
-from adapters.reconnect import Backoff, pause, seconds
+from adapters.reconnect import Backoff, keep_trying
 from bot import discord_events
 from bot.app import App
 from bot.config import DiscordConfig
@@ -205,25 +205,16 @@ class DiscordAdapter(Handling, ReplySender, EventSync, Adapter):
     async def _reach(self, why: str) -> None:
         """Log in again and again, waiting longer each time, until Discord answers; then carry on as a
         start that worked at once. A refused token ends it: said once, the adapter stays stopped."""
-        while True:
-            delay = self.backoff.next()
-            log.warning("Discord injoignable (%s) : nouvel essai dans %s s", why, seconds(delay))
-            if await pause(delay, self._stopping):
-                return
+        async def attempt() -> discord.Client:
             client = self._build()
-            try:
-                await self._login(client)
-            except PlatformUnreachable as exc:
-                why = str(exc)
-                continue
-            except DiscordTokenRefused as exc:
-                self._refused(str(exc))
-                return
-            except Exception:
-                log.exception("Discord : connexion impossible")  # not an outage: a bug, with its trace
-                return
-            break
-        self.backoff.reset()
+            await self._login(client)
+            return client
+
+        ok, client = await keep_trying(
+            "Discord", why, self.backoff, self._stopping, attempt, DiscordTokenRefused, self._refused
+        )
+        if not ok or client is None:
+            return
         log.warning("Discord de nouveau joignable : connexion")
         self._logged_in(client)
 

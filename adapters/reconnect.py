@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from adapters.base import PlatformUnreachable
 from bot.config import ReconnectConfig
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JITTER = 0.2  # each wait is up to a fifth shorter, at random
 _ERRNO = {
@@ -87,3 +93,35 @@ async def pause(delay: float, stopping: asyncio.Event) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def keep_trying(
+    platform: str,
+    why: str,
+    backoff: Backoff,
+    stopping: asyncio.Event,
+    attempt: Callable[[], Awaitable[T]],
+    refused: type[Exception],
+    on_refused: Callable[[str], None],
+) -> tuple[bool, T | None]:
+    """Call `attempt` again and again, one French line and a growing wait before each, until it works:
+    (True, its result). (False, None) when stopping, when the platform refuses the token (`on_refused` says
+    it once), or on an error that is no outage (a bug: logged with its trace, not retried for ever)."""
+    while True:
+        delay = backoff.next()
+        log.warning("%s injoignable (%s) : nouvel essai dans %s s", platform, why, seconds(delay))
+        if await pause(delay, stopping):
+            return False, None
+        try:
+            result = await attempt()
+        except PlatformUnreachable as exc:
+            why = str(exc)
+            continue
+        except refused as exc:
+            on_refused(str(exc))
+            return False, None
+        except Exception:
+            log.exception("%s : connexion impossible", platform)
+            return False, None
+        backoff.reset()
+        return True, result

@@ -74,7 +74,7 @@ from telegram.warnings import PTBDeprecationWarning
 from adapters import outbox_pump
 from adapters.base import Adapter, AdapterSetupError, PlatformUnreachable, TokenRefused
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
-from adapters.reconnect import Backoff, pause, seconds
+from adapters.reconnect import Backoff, keep_trying
 from adapters.telegram_polling import PollingRequest, cause, certainly_not_sent, not_delivered
 from adapters.telegram_render import (
     MAX_MESSAGE,
@@ -296,25 +296,12 @@ class TelegramAdapter(Adapter):
     async def _reach(self, why: str, webhook: dict[str, Any] | None) -> None:
         """Connect again and again, waiting longer each time, until Telegram answers. A refused token
         ends it: said once, the adapter stays stopped."""
-        while True:
-            delay = self.reconnect.next()
-            log.warning("Telegram injoignable (%s) : nouvel essai dans %s s", why, seconds(delay))
-            if await pause(delay, self._stopping):
-                return
-            try:
-                await self._connect(webhook)
-            except PlatformUnreachable as exc:
-                why = str(exc)
-                continue
-            except TelegramTokenRefused as exc:
-                self._refused(str(exc))
-                return
-            except Exception:
-                log.exception("Telegram : connexion impossible")  # not an outage: a bug, with its trace
-                return
-            self.reconnect.reset()
+        ok, _ = await keep_trying(
+            "Telegram", why, self.reconnect, self._stopping, lambda: self._connect(webhook), TelegramTokenRefused,
+            self._refused,
+        )
+        if ok:
             log.warning("Telegram de nouveau joignable : connecté")
-            return
 
     async def _connect(self, webhook: dict[str, Any] | None) -> None:
         application = await self.open()
