@@ -114,8 +114,14 @@ def _about_me(text: str, content: list[str], norm: Normalizer) -> bool:
     tokens = set(_TOKEN.findall(fold(text)))
     if not tokens & st.second_person or tokens & st.first_person:
         return False
-    allowed = st.about_me | {w for word in st.about_me for w in norm.words(word)}
-    return all(w in allowed for w in content)
+    return all(w in _about_me_words(norm) for w in content)
+
+
+@lru_cache(maxsize=4)
+def _about_me_words(norm: Normalizer) -> frozenset[str]:
+    """``about_me`` as typed and as the normaliser reads it (synonyms applied): computed once, not per message."""
+    st = smalltalk()
+    return st.about_me | {w for word in st.about_me for w in norm.words(word)}
 
 
 @lru_cache(maxsize=1)
