@@ -109,7 +109,7 @@ def test_small_talk_gets_a_short_friendly_line_in_private_and_silence_in_a_group
         "quels sont les horaires d'ouverture de l'office de tourisme ?",
         # The base explains how to create these, not how to delete them.
         "comment supprimer mon compte tiktok",
-        "supprimer ma page facebook definitivement",
+        "supprimer mon compte linkedin definitivement",
         # Not a digital question, and not a question at all.
         "recruter un saisonnier pour cet été",
         "ma chaudière est en panne",
@@ -363,7 +363,7 @@ def test_a_base_never_uses_the_questions_asked_about_itself() -> None:
     assert "faq" in names
     # The shipped base and an office layer over it (one shared id is enough) leave the faq/ group out...
     assert "faq" not in {g.name for g in unanswerable.usable(shipped)}
-    assert "faq" not in {g.name for g in unanswerable.usable({next(iter(shipped)), "ot-horaires"})}
+    assert "faq" not in {g.name for g in unanswerable.usable({min(shipped), "ot-horaires"})}
     # ...and a base nobody tuned on uses every group.
     assert {g.name for g in unanswerable.usable({"apidae-photos", "forfait-vente"})} == names
 

@@ -44,7 +44,7 @@ def outcomes() -> dict[str, list[Outcome]]:
 def test_holdout_has_both_kinds_of_cases(outcomes: dict[str, list[Outcome]]) -> None:
     for name in ("A", "B"):
         group = outcomes[name]
-        assert sum(o.case.expect is None for o in group) >= 20, name
+        assert sum(o.case.expect is None for o in group) >= 15, name  # 18 in A once new tutorials answered two
         assert sum(o.case.expect is not None for o in group) >= 60, name
 
 
