@@ -294,10 +294,10 @@ class TelegramAdapter(Adapter):
             self._reaching = asyncio.create_task(self._reach(str(exc), webhook), name="telegram-connect")
 
     async def _reach(self, why: str, webhook: dict[str, Any] | None) -> None:
-        """Connect again and again, waiting longer each time, until Telegram answers. A refused token
-        ends it: said once, the adapter stays stopped."""
+        """Connect again and again, waiting longer each time, until Telegram answers. A refused token or a
+        webhook port already taken ends it: said once, the adapter stays stopped."""
         ok, _ = await keep_trying(
-            "Telegram", why, self.reconnect, self._stopping, lambda: self._connect(webhook), TelegramTokenRefused,
+            "Telegram", why, self.reconnect, self._stopping, lambda: self._connect(webhook), TelegramSetupError,
             self._refused,
         )
         if ok:
@@ -324,7 +324,13 @@ class TelegramAdapter(Adapter):
             updater = application.updater
             assert updater is not None
             if webhook is not None:
-                await updater.start_webhook(**webhook)
+                try:
+                    await updater.start_webhook(**webhook)
+                except OSError as exc:  # port taken, or not ours to open: a setting to change, not an outage
+                    raise TelegramSetupError(
+                        f"impossible d'écouter sur {webhook['listen']}:{webhook['port']} pour le webhook Telegram"
+                        f" ({exc.strerror or exc}) : port déjà pris ? changez adapters.telegram.webhook_port"
+                    ) from exc
             else:
                 await updater.start_polling(
                     timeout=timedelta(seconds=self.poll_timeout),

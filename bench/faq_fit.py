@@ -106,6 +106,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true", help=f"write {DECISION.relative_to(REPO)}")
     parser.add_argument("--l2", type=float, help="this L2 strength instead of the cross-validated choice")
+    parser.add_argument("--blend", type=float, nargs=3, metavar=("ALPHA", "BETA", "GAMMA"),
+                        help="this ranking blend instead of the grid's best")
     parser.add_argument("--without", nargs="*", default=[], help="features left out (ablation; they weigh 0)")
     args = parser.parse_args()
     global FEATURES
@@ -122,6 +124,8 @@ def main() -> int:
     blends = [(a, b, g) for a in ALPHAS for b in BETAS for g in GAMMAS if a or b or g]
     tops = {b: top1(b) for b in blends}
     alpha = max(blends, key=lambda b: (round(tops[b], 4), -sum(b)))
+    if args.blend is not None:
+        alpha = tuple(args.blend)
     best = sorted(blends, key=lambda b: -tops[b])[:8]
     print("alpha/beta/gamma (top-1 sur les jeux de réglage), les meilleurs : "
           + ", ".join(f"{a}/{b}/{g}: {tops[(a, b, g)]:.3f}" for a, b, g in best) + f" -> {alpha}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,48 @@ def test_small_talk_gets_a_short_friendly_line_in_private_and_silence_in_a_group
 )
 def test_near_misses_abstain_on_the_real_base(real: Matcher, text: str) -> None:
     assert not real.match(text).answered
+
+
+@pytest.mark.parametrize(
+    ("text", "opens"),
+    [
+        ("comment supprimer ma page facebook", "comment ouvrir une page facebook pour mon activité"),
+        ("mon compte instagram s'est fait pirater", "passer mon compte instagram en compte pro"),
+        ("how do I delete my facebook page?", "how do I open a facebook page for my business?"),
+    ],
+)
+def test_a_question_turned_around_by_its_action_is_not_answered_by_the_other_tutorial(
+    matcher: Matcher, text: str, opens: str
+) -> None:
+    # The base explains how to open these, not how to remove or recover them (``actions`` of vocabulary.yml).
+    assert matcher.match(opens).answered
+    assert not matcher.match(text).answered
+
+
+def test_an_entry_that_names_the_action_still_answers_it(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(FIXTURES / "base", base)
+    base.joinpath("suppression.yml").write_text(
+        """theme: Facebook
+entries:
+  - id: facebook-supprimer-page
+    question: Comment supprimer définitivement la page Facebook de mon ancien commerce ?
+    alternatives:
+      - Effacer une vieille page Facebook que je n'utilise plus
+      - désactiver ma page fb
+    answer: |
+      1. Ouvrez la page, puis **Paramètres** > **Accès et contrôle de la page**.
+      2. Choisissez **Désactivation et suppression**, puis **Supprimer la page**.
+    links:
+      - title: Aide Facebook
+        url: https://www.facebook.com/help/
+    tags: [facebook, page, supprimer]
+    reviewed: 2026-12
+""",
+        encoding="utf-8",
+    )
+    found = Matcher(load_base([base])).match("comment supprimer ma page facebook")
+    assert found.answered and found.best is not None and found.best.entry.id == "facebook-supprimer-page"
 
 
 # -- a bare topic, and a topic framed for the Klub -------------------------------------------------------

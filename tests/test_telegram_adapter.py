@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import socket
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -393,6 +395,39 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, clock: ManualC
     finally:
         await asyncio.wait_for(tg.stop(), 10)
         app.close()
+
+
+async def test_a_webhook_port_already_taken_is_one_clear_setup_error(
+    fake: FakeTelegram, clock: ManualClock, database_url: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(
+            f"{fake.url}/bot",
+            mode="webhook",
+            webhook_url=f"http://127.0.0.1:{port}/klub-hook",
+            webhook_listen="127.0.0.1",
+            webhook_port=port,
+        )
+        app = bootstrap(config, clock=clock, database_url=database_url, migrate=False, platforms=("telegram",))
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "s3cret-hook"}
+        tg = TelegramAdapter(app, env=env)
+        try:
+            # PTB registers the webhook before it listens: Telegram keeps the updates until a start succeeds.
+            with pytest.raises(TelegramSetupError, match=f"127.0.0.1:{port}.*webhook_port") as refused:
+                await asyncio.wait_for(tg.start(), 10)
+            said = str(refused.value)
+            assert TOKEN not in said
+            # tornado leaves the socket it could not bind to the collector; its frames live in the traceback
+            del refused
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()
+        finally:
+            await asyncio.wait_for(tg.stop(), 10)
+            app.close()
 
 
 async def test_missing_token_or_secret_is_a_clear_error(tg_app: App) -> None:

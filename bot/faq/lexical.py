@@ -85,6 +85,10 @@ class Lexical:
         self._norm = normalizer if normalizer is not None else default_normalizer()
         self._entries = base.entries
         self._fields: list[dict[str, float]] = []
+        # Per entry, the kinds of action its question, alternatives and tags name (what it is about).
+        self._actions = [
+            self._norm.actions(" ".join((e.question, *e.alternatives, *e.tags))) for e in base.entries
+        ]
         self._phrases: list[tuple[frozenset[str], ...]] = []
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         df: dict[str, float] = defaultdict(float)
@@ -334,6 +338,12 @@ class Lexical:
                 worst = max(worst, term.weight)
             out[index] = worst / total if total > 0.0 else 0.0
         return out
+
+    def unnamed_actions(self, text: str, indices: Iterable[int]) -> dict[int, float]:
+        """Per entry, 1.0 when the question names a kind of action (removing, a hacked account) that the entry
+        does not: « supprimer mon compte tiktok » against the tutorial that opens one."""
+        wanted = self._norm.actions(text)
+        return {i: 1.0 if wanted - self._actions[i] else 0.0 for i in indices}
 
     def scores(self, text: str) -> list[tuple[int, float, float]]:
         """(entry index, score in [0, 1], query coverage) of the most promising entries, best first."""

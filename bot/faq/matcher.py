@@ -53,7 +53,7 @@ MAX_CANDIDATES = 5
 SEMANTIC_CANDIDATES = 10
 FEATURES = (
     "lexical", "semantic", "passage", "steps", "margin", "semantic_margin", "coverage", "semantic_coverage", "known",
-    "missing", "chat", "english", "english_semantic", "unanswerable",
+    "missing", "chat", "english", "english_semantic", "unanswerable", "action",
 )
 
 
@@ -169,6 +169,8 @@ class Signals:
     missing: dict[int, float]  # per candidate, share of the heaviest word of the question it lacks
     # per group of known out-of-scope questions (``unanswerable``), the best cosine with one of them
     unanswerable: dict[str, float] = field(default_factory=dict)
+    # per candidate, 1.0 when the question names a kind of action (removing…) the entry does not
+    actions: dict[int, float] = field(default_factory=dict)
 
 
 def rank(
@@ -218,6 +220,7 @@ def rank(
             "english": english,
             "english_semantic": english * sem,
             "unanswerable": known_miss - sem,
+            "action": signals.actions.get(index, 0.0),
         }
         out.append((index, features))
     return out
@@ -291,11 +294,13 @@ class Matcher:
         count = min(SEMANTIC_CANDIDATES, len(semantic))
         pool.update(int(i) for i in np.argpartition(-semantic, count - 1)[:count])
         missing = self.lexical.missing(focus, pool)
+        actions = self.lexical.unnamed_actions(focus, pool)
         passage = self._passages @ vector if len(self._passages) else np.zeros(0, dtype=np.float32)
         steps = self._best(self._steps, self._step_starts, vector, entries)
         known_misses = {name: float(np.max(matrix @ vector)) for name, matrix in self._unanswerable if len(matrix)}
         return Signals(
-            reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing, known_misses
+            reading, lexical, semantic, passage, steps, chat, self.lexical.known_share(focus), missing, known_misses,
+            actions,
         )
 
     def features(self, text: str) -> tuple[Reading, list[tuple[int, dict[str, float]]]]:

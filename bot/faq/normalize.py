@@ -65,6 +65,7 @@ class Vocabulary:
     stopwords: frozenset[str] = frozenset()
     light: frozenset[str] = frozenset()
     entities: frozenset[str] = frozenset()
+    actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> word starts
 
     @classmethod
     def load(cls, path: Path = DEFAULT_VOCABULARY) -> Vocabulary:
@@ -82,6 +83,7 @@ class Vocabulary:
             stopwords=words("stopwords"),
             light=words("light"),
             entities=words("entities"),
+            actions={str(k): tuple(fold(v) for v in vs or ()) for k, vs in (raw.get("actions") or {}).items()},
         )
 
 
@@ -112,12 +114,19 @@ class Normalizer:
         self._stem_cache: dict[str, str] = {}
         self._light = self._stem_set(vocab.light)
         self._entities = self._stem_set(vocab.entities) - self._light
+        self._actions = dict(vocab.actions)
 
     def _stem_set(self, words: Iterable[str]) -> frozenset[str]:
         stems: set[str] = set()
         for phrase in words:
             stems.update(self.stems(phrase, keep_light=True))
         return frozenset(stems)
+
+    def actions(self, text: str) -> frozenset[str]:
+        """The kinds of action (``actions`` of the vocabulary: removing, a hacked account…) a text names: words
+        starting with one of the kind's beginnings (« supprim » is « supprimer », « supprimez », « supprimé »)."""
+        words = split_words(fold(text))
+        return frozenset(kind for kind, starts in self._actions.items() if any(w.startswith(starts) for w in words))
 
     def expendable(self, word: str) -> int:
         """How little a typed word says, for shortening a long question before the model: 2 for stop words and
