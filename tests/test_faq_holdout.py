@@ -69,7 +69,9 @@ def test_holdout_floors(outcomes: dict[str, list[Outcome]], half: str) -> None:
 # (244 questions, 92 with no entry) and five other offices' bases of 45 entries with 225 to 250 questions each.
 # Reached: phone 0.795 (0.875, 0.750), montagne 0.853 (0.975, 0.908), numerique-pro 0.868 (0.959, 0.911), camping
 # 0.908 (0.964, 0.882), ile 0.871 (0.959, 0.833), thermal 0.844 (0.885, 0.929); the engine of November reached
-# 0.770, 0.816 and 0.863 on the first three.
+# 0.770, 0.816 and 0.863 on the first three. 3 Dec 2026, base of 225 entries (39 new tutorials, phone.yml relabelled
+# where they answer a null): phone 0.799 (0.846, 0.805); phone2.yml (227 blind messages labelled on that base)
+# 0.740 (0.805, 0.777).
 UNSEEN_FLOORS = {
     "fresh": (0.92, 0.90, 0.92),
     "terrain": (0.84, 0.86, 0.89),
@@ -78,7 +80,8 @@ UNSEEN_FLOORS = {
     "reseaux-web": (0.87, 0.82, 0.93),
     "vignoble": (0.83, 0.68, 0.93),
     "ville": (0.85, 0.82, 0.93),
-    "phone": (0.77, 0.70, 0.85),
+    "phone": (0.77, 0.76, 0.82),
+    "phone2": (0.71, 0.73, 0.77),
     "montagne": (0.83, 0.86, 0.95),
     "numerique-pro": (0.84, 0.86, 0.93),
     "camping": (0.88, 0.84, 0.94),
@@ -90,6 +93,7 @@ UNSEEN = {
     "fresh": (REAL_FAQ, Path(__file__).parent / "faq_holdout" / "fresh.yml"),
     "terrain": (REAL_FAQ, Path(__file__).parent / "faq_holdout" / "terrain.yml"),
     "phone": (REAL_FAQ, Path(__file__).parent / "faq_holdout" / "phone.yml"),
+    "phone2": (REAL_FAQ, Path(__file__).parent / "faq_holdout" / "phone2.yml"),
     **{name: (CROSSBASE / name / "base", CROSSBASE / name / "cases.yml")
        for name in ("jura", "littoral", "montagne", "numerique-pro", "reseaux-web", "vignoble", "ville", "camping",
                     "ile", "thermal")},
