@@ -180,6 +180,9 @@ def main() -> int:
             f"# Fitted on the tuning sets only ({', '.join(tune)}); L2 {l2} chosen by cross-validation"
             f" (CV accuracy {cvs[l2]:.3f}).\n"
         )
+        if args.blend is not None:  # a blend chosen by hand says so, and against what
+            grid = max(blends, key=lambda b: (round(tops[b], 4), -sum(b)))
+            header += f"# Blend fixed with --blend {' '.join(f'{v:g}' for v in alpha)} (the grid's best was {grid}).\n"
         DECISION.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
         print(f"écrit : {DECISION.relative_to(REPO)}")
     return 0

@@ -364,10 +364,10 @@ async def test_long_messages_are_split_with_balanced_tags(fake: FakeTelegram, ad
         assert part.count("<b>") == part.count("</b>") and part.count("<i>") == part.count("</i>")
 
 
-async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, clock: ManualClock, database_url: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def webhook_adapter(
+    fake: FakeTelegram, clock: ManualClock, database_url: str, port: int
+) -> tuple[App, TelegramAdapter]:
+    """Klub in webhook mode, listening on 127.0.0.1:port, its API calls going to the fake server."""
     config = make_config(
         f"{fake.url}/bot",
         mode="webhook",
@@ -377,7 +377,14 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, clock: ManualC
     )
     app = bootstrap(config, clock=clock, database_url=database_url, migrate=False, platforms=("telegram",))
     env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "s3cret-hook"}
-    tg = TelegramAdapter(app, env=env)
+    return app, TelegramAdapter(app, env=env)
+
+
+async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, clock: ManualClock, database_url: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app, tg = webhook_adapter(fake, clock, database_url, port)
     await asyncio.wait_for(tg.start(), 10)
     try:
         (hook,) = fake.made("setWebhook")
@@ -404,16 +411,7 @@ async def test_a_webhook_port_already_taken_is_one_clear_setup_error(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = make_config(
-            f"{fake.url}/bot",
-            mode="webhook",
-            webhook_url=f"http://127.0.0.1:{port}/klub-hook",
-            webhook_listen="127.0.0.1",
-            webhook_port=port,
-        )
-        app = bootstrap(config, clock=clock, database_url=database_url, migrate=False, platforms=("telegram",))
-        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "s3cret-hook"}
-        tg = TelegramAdapter(app, env=env)
+        app, tg = webhook_adapter(fake, clock, database_url, port)
         try:
             # PTB registers the webhook before it listens: Telegram keeps the updates until a start succeeds.
             with pytest.raises(TelegramSetupError, match=f"127.0.0.1:{port}.*webhook_port") as refused:
