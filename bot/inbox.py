@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,11 +110,10 @@ class Inbox:
             ).all()
             return [(key, payload) for _, key, payload in sorted(rows)]
 
-    def scrub_tokens(self, before: datetime, *, everything: bool = False) -> int:
-        """Remove the token of rows received before `before` (expired) and still pending; `everything`:
-        of handled rows too, whenever received (rows handled before tokens went at handling)."""
-        expired = (InboxRow.status == "pending") & (InboxRow.received_at < before)
-        where = or_(expired, InboxRow.status != "pending") if everything else expired
+    def scrub_tokens(self, before: datetime) -> int:
+        """Remove the token of rows received before `before` (expired) and still pending (a handled row lost
+        its token when it was handled; migration 0005 took those of rows handled by earlier versions)."""
+        where = (InboxRow.status == "pending") & (InboxRow.received_at < before)
         return tokens.sweep(self.sessions, InboxRow, where, tokens.scrub_inbox)
 
     def unhandled(self, platform: str | None = None) -> int:

@@ -368,11 +368,10 @@ class Outbox:
                 .values(status="pending", claimed_by="", lease_until=None)
             )
 
-    def scrub_tokens(self, before: datetime, *, everything: bool = False) -> int:
-        """Remove the token of rows written before `before` (expired) and not yet final; `everything`: of
-        final rows too, whenever written (rows that ended before tokens went with the outcome)."""
-        expired = OutboxRow.status.in_(OPEN) & (OutboxRow.created_at < before)
-        where = or_(expired, OutboxRow.status.not_in(OPEN)) if everything else expired
+    def scrub_tokens(self, before: datetime) -> int:
+        """Remove the token of rows written before `before` (expired) and not yet final (a final row lost
+        its token with its outcome; migration 0005 took those of rows that ended under earlier versions)."""
+        where = OutboxRow.status.in_(OPEN) & (OutboxRow.created_at < before)
         return tokens.sweep(self.sessions, OutboxRow, where, tokens.scrub_outbox)
 
     def pending(self, platform: str | None = None) -> int:

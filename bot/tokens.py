@@ -9,8 +9,11 @@ fresh one; so it is removed, the rest of the row kept:
 - from the inbox row when it is marked handled: its answers, written in the same transaction, carry
   their own copy, and a handled row is never read again (`Inbox.mark_handled`);
 - from an answer's row when it is final — sent, failed, uncertain (`Outbox`, `bot.instances`);
-- from any row older than the credential's lifetime plus a margin, whatever its state: the platform
-  refuses the credential by then anyway (`TokenSweep`, run with the other tickers).
+- from a row still open but older than the credential's lifetime plus a margin: the platform refuses the
+  credential by then anyway (`TokenSweep`, run with the other tickers, through an index on state and age).
+
+Rows closed by versions that kept the token were cleaned once by migration 0005, so no pass ever reads the
+closed rows, which are nearly all of both tables.
 """
 
 from __future__ import annotations
@@ -102,10 +105,8 @@ def sweep(
 
 
 class TokenSweep:
-    """Removes the tokens nothing can use any more (a ticker: the scheduler's safety tick drives it, the
-    time comes from the app's clock). The first pass of a process looks at every row (rows written before
-    tokens were removed on the way, or by a process that died); the later ones only at the rows still
-    open, since the others lost their token when they closed."""
+    """Removes the tokens nothing can use any more from the rows still open (a ticker: the scheduler's safety
+    tick drives it, the time comes from the app's clock)."""
 
     def __init__(self, inbox: Inbox, outbox: Outbox) -> None:
         self.inbox = inbox
@@ -118,11 +119,9 @@ class TokenSweep:
     def tick(self, now: datetime) -> int:
         if self._last is not None and now - self._last < EVERY:
             return 0
-        everything = self._last is None
         self._last = now
         before = now - LIFETIME - MARGIN
-        scrubbed = self.inbox.scrub_tokens(before, everything=everything)
-        scrubbed += self.outbox.scrub_tokens(before, everything=everything)
+        scrubbed = self.inbox.scrub_tokens(before) + self.outbox.scrub_tokens(before)
         if scrubbed:
             log.info("%d jeton(s) de réponse effacé(s) de la base (expirés ou plus utiles)", scrubbed)
         return scrubbed

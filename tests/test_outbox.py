@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 
+from alembic import command as alembic_command
 from sqlalchemy import event, select
 
 from adapters.outbox_pump import DeliveryUncertain, OutboxPump
@@ -14,8 +16,10 @@ from bot import instances, tokens
 from bot.bootstrap import App, bootstrap
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.inbox import Inbox
 from bot.messages import Button, ChatRef, GateReply, Incoming, JoinLink, MemberAction, OutMessage, Reply, UserRef
-from bot.outbox import decode, encode, new_row
+from bot.outbox import Outbox, decode, encode, new_row
+from bot.storage import db as storage
 from bot.storage.tables import InboxRow, OutboxRow
 
 from .conftest import paris
@@ -268,27 +272,54 @@ def test_a_handled_update_loses_its_token_and_the_sweep_takes_the_expired_ones(a
     assert app.inbox.unhandled("discord") == 2 and app.outbox.pending("discord") == 1
 
 
-def test_the_first_sweep_of_a_process_takes_the_tokens_rows_kept_before(app: App, clock: ManualClock) -> None:
-    """Rows written before tokens went with the handling or the outcome: the first pass finds them,
-    however young; a row still open keeps its token."""
-    now = clock.now()
+def test_rows_closed_by_an_earlier_version_lose_their_tokens_at_the_upgrade(app: App, database_url: str) -> None:
+    """Rows closed while tokens stayed in them (before 0005): the upgrade takes those tokens, once, so that no
+    process start has to read both tables whole; a row still open keeps its token for its answer."""
+    cfg = storage.alembic_config(database_url)
+    alembic_command.downgrade(cfg, "0003")
+    now = app.clock.now()
     with app.sessions.begin() as db:
         old = OutMessage(ChatRef("discord", "1", private=True), Reply("Déjà envoyée"), meta={"token": "t-old-sent"})
         db.add(new_row(old, now, status="sent", sent_at=now))
         db.add(new_row(answer(2, "t-open"), now))
-        db.add(
-            InboxRow(
-                platform="discord",
-                key="i:9",
-                payload=json.dumps({"token": "t-old-done", "kind": "interaction"}),
-                status="done",
-                received_at=now,
-                handled_at=now,
-            )
-        )
-    app.tick()
-    held = str(payloads(app))
-    assert "t-old-sent" not in held and "t-old-done" not in held and "t-open" in held
+        for key, status, token in (("i:9", "done", "t-old-done"), ("i:10", "pending", "t-waiting")):
+            payload = json.dumps({"token": token, "kind": "interaction", "text": 'un "token": piégé'})
+            db.add(InboxRow(platform="discord", key=key, payload=payload, status=status, received_at=now))
+    assert storage.upgrade(database_url) == "upgraded"
+    held = payloads(app)
+    assert "t-old-sent" not in str(held) and "t-old-done" not in str(held)
+    assert "t-open" in str(held) and "t-waiting" in str(held)
+    assert json.loads(held["inbox:i:9"]) == {"kind": "interaction", "text": 'un "token": piégé'}
+    assert "Déjà envoyée" in str(held)
+
+
+def test_the_sweep_reads_open_rows_through_an_index_not_the_whole_tables(tmp_path: Path) -> None:
+    """The sweep runs every minute on tables that keep every row ever handled: its filter must be served by
+    the indexes on (state, age). SQLite's plan says so (PostgreSQL chooses by table size)."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    storage.upgrade(url)
+    engine = storage.make_engine(url)
+    captured: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _keep(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().startswith("SELECT") and "payload LIKE" in statement:
+            captured.append(statement)
+
+    sessions = storage.session_factory(engine)
+    clock = ManualClock(paris("2026-11-20 09:00"))
+    inbox, outbox = Inbox(sessions, clock, "a"), Outbox(sessions, clock, "a")
+    before = clock.now()
+    assert inbox.scrub_tokens(before) == 0 and outbox.scrub_tokens(before) == 0
+    assert len(captured) == 2
+    with engine.connect() as conn:
+        for statement, index in zip(captured, ("ix_inbox_status_received", "ix_outbox_status_created"), strict=True):
+            # Any parameter value will do: the plan depends on the shape of the query.
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, tuple(["x"] * statement.count("?"))
+            ).all()
+            assert any(index in str(row) for row in plan), plan
+    engine.dispose()
 
 
 class _Down(Exception):

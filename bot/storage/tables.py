@@ -274,6 +274,7 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "offset_key", "recipient"),
         Index("ix_outbox_platform_status", "platform", "status"),
+        Index("ix_outbox_status_created", "status", "created_at"),  # the token sweep: open rows by age
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -299,7 +300,11 @@ class InboxRow(Base):
     """An incoming platform update, stored before the platform is told it was received."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("platform", "key"), Index("ix_inbox_platform_status", "platform", "status"))
+    __table_args__ = (
+        UniqueConstraint("platform", "key"),
+        Index("ix_inbox_platform_status", "platform", "status"),
+        Index("ix_inbox_status_received", "status", "received_at"),  # the token sweep: pending rows by age
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(64))  # the platform's update id
