@@ -1,14 +1,16 @@
 """FAQ engine benchmark: Klub against three baselines on every evaluation set, across bases, and latency.
 
-    python bench/faq_bench.py [--bench ../shared/faq-bench] [--runs 3] [--sizes 1000]
+    python bench/faq_bench.py [--bench ../shared/faq-bench] [--runs 3] [--sizes 1000] [--group-threshold T]
+                              [--perf-only]
 
 Accuracy follows shared/faq-bench/README.md. Klub is measured at its default threshold; each baseline (BM25,
 TF-IDF character n-grams, multilingual e5-small) at the threshold that is best for it on the very same cases
 (its oracle threshold: generous to the baselines). The sets are those of ``faq_sets.py``: the development set
 are tuning sets or report-only ("unseen") sets as that module says. The cross-base
 figure fits Klub's decision on two bases and measures it on the third, for each base in turn. Timings are
-the median of --runs runs. Synthetic bases are made deterministically (fixed seed) by recombining the words,
-phrases and answers of the development base, so they look like tutorials without repeating them.
+the median of --runs runs (``--perf-only``: only these, to run on an idle machine). Synthetic bases are made
+deterministically (fixed seed) by recombining the words, phrases and answers of the development base, so they
+look like tutorials without repeating them. The group threshold's rule is applied to the tuning sets' answers.
 """
 
 from __future__ import annotations
@@ -248,16 +250,35 @@ def _row(cells: Sequence[Any], widths: Sequence[int]) -> str:
     return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in pairs)
 
 
-def group_precision(matcher: Matcher, cases: Sequence[Case], cut: float) -> tuple[int, int]:
-    """(right, given) among the answers Klub would give unprompted in a group: score >= cut, no close call."""
-    right = given = 0
+def group_answers(matcher: Matcher, cases: Sequence[Case]) -> list[tuple[float, bool]]:
+    """(score, right) of every answer Klub could give unprompted in a group (no close call), any threshold."""
+    out = []
     for case in cases:
         result = matcher.match(case.question)
         best = result.best
-        if best is not None and best.score >= cut and not result.suggestions:
-            given += 1
-            right += best.entry.id == case.expect
-    return right, given
+        if best is not None and not result.suggestions:
+            out.append((best.score, best.entry.id == case.expect))
+    return out
+
+
+def group_precision(answers: Sequence[tuple[float, bool]], cut: float) -> tuple[int, int]:
+    """(right, given) among the answers at or above ``cut``."""
+    given = [right for score, right in answers if score >= cut]
+    return sum(given), len(given)
+
+
+GROUP_CUTS = tuple(round(0.80 + 0.01 * k, 2) for k in range(20))
+GROUP_PRECISION = 0.99
+
+
+def group_rule(answers: Sequence[tuple[float, bool]]) -> float:
+    """The group threshold's rule, on the tuning sets' answers only: the lowest cut at which GROUP_PRECISION of
+    the answers given are right (the highest cut if none reaches it)."""
+    for cut in GROUP_CUTS:
+        right, given = group_precision(answers, cut)
+        if given and right / given >= GROUP_PRECISION:
+            return cut
+    return GROUP_CUTS[-1]
 
 
 def cross_base(sets: list[EvalSet]) -> list[tuple[str, float, dict[str, float]]]:
@@ -296,6 +317,25 @@ def cross_base(sets: list[EvalSet]) -> list[tuple[str, float, dict[str, float]]]
     return out
 
 
+def performance(sets: list[EvalSet], bench: Path, runs: int, sizes: Sequence[int]) -> int:
+    """Build time, memory and latency of every engine on the dev base and on synthetic bases of ``sizes``."""
+    dev = load_base([bench / "base"])
+    questions = [c.question for s in sets if s.name == "dev" for c in s.cases]
+    print(f"Performance (médiane de {runs} exécutions ; latence sur les {len(questions)} questions du jeu dev ;")
+    print("  la construction de Klub relit les embeddings du cache disque après la première fois ; « CPU » : temps")
+    print("  de calcul du fil, la latence sur un cœur libre : la machine partagée fausse l'horloge murale)")
+    perf_widths = (12, 12, 8, 14, 10, 12, 10, 10, 10)
+    print(_row(("moteur", "base", "entrées", "construction", "mémoire", "lat. méd.", "p99", "CPU méd.", "CPU p99"),
+               perf_widths))
+    for label, current_base in [("dev", dev)] + [(f"synth-{n}", synthetic_base(dev, n)) for n in sizes]:
+        for engine_type in ENGINES:
+            perf = measure(engine_type, current_base, questions, runs)
+            print(_row((engine_type.name, label, len(current_base.entries), f"{perf.build_s * 1000:.0f} ms",
+                        f"{perf.memory_mb:.1f} Mo", f"{perf.median_ms:.2f} ms", f"{perf.p99_ms:.2f} ms",
+                        f"{perf.cpu_median_ms:.2f} ms", f"{perf.cpu_p99_ms:.2f} ms"), perf_widths))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -305,12 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000], help="tailles des bases synthétiques")
     parser.add_argument("--group-threshold", type=float, default=FaqConfig().group_threshold,
                         help="seuil des réponses en groupe (défaut : celui de la configuration)")
+    parser.add_argument("--perf-only", action="store_true",
+                        help="la seule mesure de vitesse (sur une machine au repos : les temps en dépendent)")
     args = parser.parse_args(argv)
 
     sets = eval_sets(Path(args.bench))
+    if args.perf_only:
+        return performance(sets, Path(args.bench), args.runs, args.sizes)
     widths = (26, 8, 7, 7, 7, 10, 10)
     header = ("moteur", "seuil", "top-1", "rejet", "exact.", "CPU méd.", "CPU p99")
     matchers: dict[tuple[Path, ...], Matcher] = {}
+    tuning_answers: list[tuple[float, bool]] = []
     for current in sets:
         base = load_base(list(current.base))
         cases = list(current.cases)
@@ -342,10 +387,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_row((label, f"{result.threshold:.3f}", f"{result.top1_rate:.3f}", f"{result.rejection_rate:.3f}",
                         f"{result.accuracy:.3f}", f"{statistics.median(times):.2f} ms",
                         f"{_percentile(times, 0.99):.2f} ms"), widths))
-        right, given = group_precision(matchers[current.base], cases, args.group_threshold)
+        answers = group_answers(matchers[current.base], cases)
+        if current.tune:
+            tuning_answers += answers
+        right, given = group_precision(answers, args.group_threshold)
         print(f"   en groupe (score ≥ {args.group_threshold}) : {right}/{given} réponses justes"
               f" = {right / max(given, 1):.3f}")
         print()
+
+    rule = group_rule(tuning_answers)
+    right, given = group_precision(tuning_answers, rule)
+    print(f"== Seuil de groupe selon la règle (le plus bas où {GROUP_PRECISION:.0%} des réponses des jeux de réglage"
+          f" sont justes) : {rule} ({right}/{given}) ; configuré : {args.group_threshold}")
+    print()
 
     print("== Validation croisée entre bases (décision de Klub réajustée sans la base mesurée ;")
     print("   seuils des références choisis sur les autres bases)")
@@ -354,21 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name:40} Klub {klub:.3f}  {others}")
     print()
 
-    dev = load_base([Path(args.bench) / "base"])
-    questions = [c.question for s in sets if s.name == "dev" for c in s.cases]
-    print(f"Performance (médiane de {args.runs} exécutions ; latence sur les {len(questions)} questions du jeu dev ;")
-    print("  la construction de Klub relit les embeddings du cache disque après la première fois ; « CPU » : temps")
-    print("  de calcul du fil, la latence sur un cœur libre : la machine partagée fausse l'horloge murale)")
-    perf_widths = (12, 12, 8, 14, 10, 12, 10, 10, 10)
-    print(_row(("moteur", "base", "entrées", "construction", "mémoire", "lat. méd.", "p99", "CPU méd.", "CPU p99"),
-               perf_widths))
-    for label, current_base in [("dev", dev)] + [(f"synth-{n}", synthetic_base(dev, n)) for n in args.sizes]:
-        for engine_type in ENGINES:
-            perf = measure(engine_type, current_base, questions, args.runs)
-            print(_row((engine_type.name, label, len(current_base.entries), f"{perf.build_s * 1000:.0f} ms",
-                        f"{perf.memory_mb:.1f} Mo", f"{perf.median_ms:.2f} ms", f"{perf.p99_ms:.2f} ms",
-                        f"{perf.cpu_median_ms:.2f} ms", f"{perf.cpu_p99_ms:.2f} ms"), perf_widths))
-    return 0
+    return performance(sets, Path(args.bench), args.runs, args.sizes)
 
 
 if __name__ == "__main__":
