@@ -6,11 +6,11 @@
 Accuracy follows shared/faq-bench/README.md. Klub is measured at its default threshold; each baseline (BM25,
 TF-IDF character n-grams, multilingual e5-small) at the threshold that is best for it on the very same cases
 (its oracle threshold: generous to the baselines). The sets are those of ``faq_sets.py``: the development set
-are tuning sets or report-only ("unseen") sets as that module says. The cross-base
-figure fits Klub's decision on two bases and measures it on the third, for each base in turn. Timings are
-the median of --runs runs (``--perf-only``: only these, to run on an idle machine). Synthetic bases are made
-deterministically (fixed seed) by recombining the words, phrases and answers of the development base, so they
-look like tutorials without repeating them. The group threshold's rule is applied to the tuning sets' answers.
+are tuning sets or report-only ("unseen") sets as that module says. The cross-base figure fits Klub's decision
+without one base (all its sets) and measures it on that base, for each base in turn. Timings are the median of
+--runs runs (``--perf-only``: only these, to run on an idle machine). Synthetic bases are made deterministically
+(fixed seed) by recombining the words, phrases and answers of the development base, so they look like tutorials
+without repeating them. The group threshold's rule is applied to the tuning sets' answers.
 """
 
 from __future__ import annotations
